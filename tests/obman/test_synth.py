@@ -1,0 +1,101 @@
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from occ_hf.obman import OCC_CLASSES, ObManSplit, generate_obman_split, read_id_list
+from occ_hf.obman.shapes import make_object_mesh
+
+from ..testing_utils import seed_file
+
+
+def _digest(root, split="test"):
+    """Hash of every file of a split, by relative path."""
+    split_dir = root / split
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(split_dir.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_deterministic_for_a_seed_whatever_the_batching(tmp_path):
+    generate_obman_split(tmp_path / "a", n=6, seed=3, split="test", batch_size=6, progress=False)
+    generate_obman_split(tmp_path / "b", n=6, seed=3, split="test", batch_size=2, num_proc=2, progress=False)
+    generate_obman_split(tmp_path / "c", n=6, seed=4, split="test", progress=False)
+    digest_a = _digest(tmp_path / "a")
+    assert len(digest_a) == 6 * 6  # meta, rgb, rgb_obj, rgb_hand, segm, depth
+    assert digest_a == _digest(tmp_path / "b")
+    digest_c = _digest(tmp_path / "c")
+    assert all(digest_a[name] != digest_c[name] for name in digest_a if "/meta/" in name)
+
+
+def test_ids_from_the_seed_test_list(tmp_path):
+    """The seed's 6,227-image test list gives exactly those ids, in ObMan's layout."""
+    test_list = seed_file("obman_view_test_all.txt")
+    ids, classes = read_id_list(test_list)
+    assert len(ids) == 6227 and ids[:3] == ["00000000", "00000003", "00000004"] and classes == [None] * 6227
+    summary = generate_obman_split(tmp_path, split="test", ids=ids, num_proc=2, batch_size=64, progress=False)
+    assert summary.num_samples == 6227
+    split = ObManSplit(tmp_path, "test")
+    assert split.ids == sorted(ids)
+    for folder, suffix in (("rgb", ".jpg"), ("segm", ".png"), ("depth", ".png")):
+        assert sorted(p.name for p in (tmp_path / "test" / folder).iterdir()) == [i + suffix for i in sorted(ids)]
+    assert sum(summary.class_counts.values()) == 6227 and set(summary.class_counts) == set(OCC_CLASSES)
+
+
+def test_ids_and_classes_from_seed_jsonl(tmp_path):
+    path = seed_file("train_Q1_10140.head20.jsonl")
+    ids, classes = read_id_list(path)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert ids == [row["id"] for row in rows]
+    assert classes == [row["conversations"][1]["value"][len("The object is ") : -1] for row in rows]
+    generate_obman_split(tmp_path, split="train", ids=ids[:5], classes=classes[:5], progress=False)
+    assert [s.class_name for s in ObManSplit(tmp_path, "train", ids=ids[:5])] == classes[:5]
+
+
+def test_id_lists_of_every_seed_format():
+    unclear_ids, _ = read_id_list(seed_file("obman_train_checkpoint-30000_wrong_1_moho.json"))
+    assert len(unclear_ids) == 30202 and unclear_ids[0] == "00000001"
+    predictions, _ = read_id_list(seed_file("predictions-mpo.head100.json"))
+    assert predictions[:2] == ["00000003", "00000004"] and len(predictions) == 100
+    dpo_ids, dpo_classes = read_id_list(seed_file("train_Q1_Q6_balanced_dpo_10140.head40.jsonl"))
+    assert len(dpo_ids) == len(dpo_classes) > 0
+
+
+def test_bad_id_list(tmp_path):
+    path = tmp_path / "ids.txt"
+    path.write_text("00000001\nnot-an-id\n")
+    with pytest.raises(ValueError, match=r"ids\.txt: 'not-an-id' is not an ObMan sample id"):
+        read_id_list(path)
+
+
+def test_occlusion_follows_the_requested_range(tmp_path):
+    summary = generate_obman_split(tmp_path, n=24, seed=1, split="val", occlusion_range=(0.3, 0.35), progress=False)
+    occlusion = np.asarray(summary.occlusion)
+    # The hand slides in whole pixels and cannot always reach the target on the largest objects.
+    assert np.mean(np.abs(occlusion - 0.325) < 0.06) >= 0.8, occlusion
+    assert occlusion.max() < 0.45
+
+
+def test_classes_are_distinguishable_by_shape():
+    """A nearest-centroid classifier on sorted bounding-box proportions separates the 8 mesh families."""
+    rng = np.random.default_rng(0)
+
+    def signature(name):
+        extents = np.sort(make_object_mesh(name, rng).extents)
+        return extents / extents[-1]
+
+    train = {name: np.mean([signature(name) for _ in range(10)], axis=0) for name in OCC_CLASSES}
+    correct = 0
+    for name in OCC_CLASSES:
+        for _ in range(10):
+            s = signature(name)
+            correct += min(train, key=lambda other: np.linalg.norm(train[other] - s)) == name
+    assert correct / (10 * len(OCC_CLASSES)) >= 0.95
+
+
+def test_unknown_class_in_request(tmp_path):
+    with pytest.raises(ValueError, match="Unknown classes"):
+        generate_obman_split(tmp_path, ids=["1"], classes=["mug"], progress=False)
