@@ -5,6 +5,7 @@ occ-hf demo                                   # the main job on its built-in def
 occ-hf synth-obman data/obman --n 64 --split test --seed 0
 occ-hf synth-obman data/obman --split test --ids_from ../shared/seed/obman_view_test_all.txt --num_proc 2
 occ-hf obman-summary data/obman --split test --on_unknown_class skip
+occ-hf eval --predictions runs/predictions.jsonl --references data/obman --split test --output_dir runs/eval
 occ-hf env                                    # versions and optional extras, for bug reports
 ```
 
@@ -87,6 +88,14 @@ def _demo(args) -> None:
     run_demo(_config_from(args, DemoConfig))
 
 
+def _eval(args) -> None:
+    from .eval import EvalConfig, format_report_markdown, run_eval
+
+    report, paths = run_eval(_config_from(args, EvalConfig))
+    print(format_report_markdown(report))
+    print(f"Wrote {', '.join(str(path) for path in paths.values())}")
+
+
 def _env(args) -> None:
     import torch
 
@@ -112,6 +121,7 @@ def make_parser() -> argparse.ArgumentParser:
     from transformers import HfArgumentParser
 
     from .demo import DemoConfig
+    from .eval.run_eval import EvalConfig
     from .obman.synth import SynthObManConfig
 
     parser = argparse.ArgumentParser(prog="occ-hf", description="OCC-MLLM-CoT in the Hugging Face ecosystem.")
@@ -120,6 +130,7 @@ def make_parser() -> argparse.ArgumentParser:
         ("demo", DemoConfig, _demo, "Run the main job on its built-in default."),
         ("synth-obman", SynthObManConfig, _synth_obman, "Write an ObMan-format split of generated samples."),
         ("obman-summary", ObManSummaryConfig, _obman_summary, "Read an ObMan split and summarise it."),
+        ("eval", EvalConfig, _eval, "Score predictions: Description, Reflection, Decision, per class and occlusion."),
     )
     for name, config_class, handler, help_text in commands:
         positional, options = _option_fields(config_class)

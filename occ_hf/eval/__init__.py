@@ -1,0 +1,85 @@
+"""Evaluation: the seed's Description / Reflection / Decision, per class, by occlusion level, with plots.
+
+```python
+from occ_hf.eval import load_predictions, load_references, score_predictions, write_report
+
+references = load_references("data/obman", split="test")  # or a seed chat jsonl, or {id, label} rows
+predictions = load_predictions("../shared/seed/predictions-mpo.head100.json")
+report = score_predictions(references, predictions)
+write_report(report, "runs/eval")  # report.json, report.md, confusion_matrix.png, accuracy_by_occlusion.png, ...
+```
+
+The same metric as an `evaluate` module: `evaluate.load(occ_hf.eval.EVALUATE_MODULE_PATH)`.
+A model runner builds one [`ImagePrediction`] per image with `ImagePrediction.from_stages(...)`.
+"""
+
+from pathlib import Path
+
+from .metrics import (
+    NO_ANSWER,
+    OTHER_ANSWER,
+    SEED_ANSWER_TEMPLATE,
+    StageScore,
+    accuracy_by_occlusion,
+    answer_class,
+    confusion_matrix,
+    decision_breakdown,
+    expected_answer,
+    per_class_accuracy,
+    score_predictions,
+    stage_score,
+)
+from .predictions import load_predictions, save_predictions
+from .records import (
+    DECISION,
+    DESCRIPTION,
+    REFLECTION,
+    STAGES,
+    ImagePrediction,
+    PredictionSet,
+    Reference,
+    normalize_clarity,
+    normalize_sample_id,
+)
+from .references import load_references
+from .report import format_report_markdown, write_report
+from .run_eval import EvalConfig, run_eval
+from .self_consistency import majority_vote, vote_predictions
+
+
+# The folder of the `evaluate` module script (`occ_accuracy/occ_accuracy.py`), for `evaluate.load(path)`.
+EVALUATE_MODULE_PATH = str(Path(__file__).resolve().parent / "occ_accuracy")
+
+__all__ = [
+    "DECISION",
+    "DESCRIPTION",
+    "EVALUATE_MODULE_PATH",
+    "EvalConfig",
+    "ImagePrediction",
+    "NO_ANSWER",
+    "OTHER_ANSWER",
+    "PredictionSet",
+    "REFLECTION",
+    "Reference",
+    "SEED_ANSWER_TEMPLATE",
+    "STAGES",
+    "StageScore",
+    "accuracy_by_occlusion",
+    "answer_class",
+    "confusion_matrix",
+    "decision_breakdown",
+    "expected_answer",
+    "format_report_markdown",
+    "load_predictions",
+    "load_references",
+    "majority_vote",
+    "normalize_clarity",
+    "normalize_sample_id",
+    "per_class_accuracy",
+    "run_eval",
+    "save_predictions",
+    "score_predictions",
+    "stage_score",
+    "vote_predictions",
+    "write_report",
+]

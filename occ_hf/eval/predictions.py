@@ -1,0 +1,168 @@
+"""Prediction files in and out: the seed's two formats and occ-hf's own staged JSONL.
+
+Accepted by [`load_predictions`]:
+
+- the seed's final answers, `{id: answer}` (`predictions-mpo.json`, written by its `process_unclear_images`):
+  scored on Decision only, since they hold neither the Q1 answer nor the clarity;
+- the seed's stage answers, `{id: {"object": answer, "clarity": text}}` (its `process_test_images`): scored on
+  Description and Reflection; with a `"view_answer"` in every entry (the answer on the 3D view, `null` where not
+  asked or no view), on Decision too;
+- occ-hf's JSONL (or a JSON list) of `{"id", "description", "clarity", "view_answer"[, "decision"]}` rows, which
+  [`save_predictions`] writes: every stage.
+
+```python
+predictions = load_predictions("../shared/seed/predictions-mpo.head100.json")
+predictions.stages  # ("decision",)
+save_predictions(predictions, "runs/eval/predictions.jsonl")
+```
+"""
+
+import json
+import os
+from pathlib import Path
+
+from .records import DECISION, DESCRIPTION, REFLECTION, STAGES, ImagePrediction, PredictionSet, normalize_sample_id
+
+
+__all__ = ["load_predictions", "save_predictions"]
+
+_ROW_KEYS = ("id", "description", "clarity", "view_answer")
+
+
+def _text(value, where: str, key: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ValueError(f"{where}: {key!r} is a {type(value).__name__} ({value!r}), expected a string or null.")
+
+
+def _from_mapping(data: dict, source: str) -> PredictionSet:
+    kinds = {type(value).__name__ for value in data.values()}
+    if kinds <= {"str", "NoneType"}:
+        records = [
+            ImagePrediction(normalize_sample_id(key), decision=_text(value, f"{source}, id {key}", "answer"))
+            for key, value in data.items()
+        ]
+        return PredictionSet.from_records(records, stages=(DECISION,), source=source)
+    if kinds != {"dict"}:
+        raise ValueError(
+            f"{source}: values are a mix of {sorted(kinds)}; expected all answers ({{id: answer}}) or all "
+            "stage dicts ({id: {'object': ..., 'clarity': ...}}), as the seed writes them."
+        )
+    with_view = [key for key, value in data.items() if "view_answer" in value]
+    if with_view and len(with_view) != len(data):
+        raise ValueError(
+            f"{source}: {len(with_view)} of {len(data)} entries have 'view_answer'; give it for every image "
+            "(null where the view was not asked or missing) or for none."
+        )
+    records = []
+    for key, value in data.items():
+        where = f"{source}, id {key}"
+        description_key = "object" if "object" in value else "description"
+        missing = [name for name in (description_key, "clarity") if name not in value]
+        if missing:
+            raise ValueError(f"{where}: missing {missing}; the seed's stage format is {{'object', 'clarity'}}.")
+        records.append(
+            ImagePrediction.from_stages(
+                key,
+                _text(value[description_key], where, description_key),
+                _text(value["clarity"], where, "clarity"),
+                _text(value.get("view_answer"), where, "view_answer"),
+            )
+        )
+    stages = STAGES if with_view else (DESCRIPTION, REFLECTION)
+    return PredictionSet.from_records(records, stages=stages, source=source)
+
+
+def _from_rows(rows: list, source: str) -> PredictionSet:
+    records = []
+    for position, row in rows:
+        where = f"{source}:{position}"
+        if not isinstance(row, dict):
+            raise ValueError(f"{where}: expected a JSON object with keys {list(_ROW_KEYS)}, got {row!r}.")
+        missing = [key for key in _ROW_KEYS if key not in row]
+        if missing:
+            raise ValueError(
+                f"{where}: missing keys {missing}; each row needs {list(_ROW_KEYS)} "
+                "(null where a stage has no answer)."
+            )
+        record = ImagePrediction.from_stages(
+            row["id"],
+            _text(row["description"], where, "description"),
+            _text(row["clarity"], where, "clarity"),
+            _text(row["view_answer"], where, "view_answer"),
+        )
+        if "decision" in row:  # a voted (self-consistency) record keeps its own final answer
+            record = ImagePrediction(
+                record.sample_id,
+                record.description,
+                record.clarity,
+                record.view_answer,
+                _text(row["decision"], where, "decision"),
+            )
+        records.append(record)
+    return PredictionSet.from_records(records, stages=STAGES, source=source)
+
+
+def load_predictions(path: str | os.PathLike) -> PredictionSet:
+    """Reads a predictions file in any format of the module docstring; errors name the file and the entry.
+
+    Args:
+        path (`str` or `os.PathLike`): A `.json` (seed formats, or a list of rows) or `.jsonl` file.
+
+    Returns:
+        [`PredictionSet`] with the stages that the format can be scored on.
+    """
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: predictions file not found.") from None
+    if path.suffix == ".jsonl":
+        rows = []
+        for line_number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append((line_number, json.loads(line)))
+                except json.JSONDecodeError as error:
+                    raise ValueError(f"{path}:{line_number}: not valid JSON ({error}).") from None
+        if not rows:
+            raise ValueError(f"{path}: no predictions (the file is empty).")
+        return _from_rows(rows, source)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error}); expected a .json or .jsonl predictions file.") from None
+    if not data:
+        raise ValueError(f"{path}: no predictions (empty {type(data).__name__}).")
+    if isinstance(data, dict):
+        return _from_mapping(data, source)
+    if isinstance(data, list):
+        return _from_rows(list(enumerate(data)), source)
+    raise ValueError(f"{path}: expected a JSON object or list of predictions, got a {type(data).__name__}.")
+
+
+def save_predictions(predictions: PredictionSet, path: str | os.PathLike) -> Path:
+    """Writes every record as a JSONL row `{id, description, clarity, view_answer, decision}`; returns the path.
+
+    Only sets that hold every stage are written: rows of the seed's partial formats would read back as if the
+    missing stages had been asked and left unanswered. Keep such files as they are.
+    """
+    if tuple(predictions.stages) != STAGES:
+        raise ValueError(
+            f"{predictions.source}: these predictions hold only {list(predictions.stages)}; staged rows need every "
+            f"stage of {list(STAGES)}. Keep the original file instead."
+        )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        for record in predictions.records.values():
+            row = {
+                "id": record.sample_id,
+                "description": record.description,
+                "clarity": record.clarity,
+                "view_answer": record.view_answer,
+                "decision": record.decision,
+            }
+            f.write(json.dumps(row) + "\n")
+    return path

@@ -1,0 +1,155 @@
+"""The per-image records that evaluation works on: what the model answered (`ImagePrediction`) and what is true
+(`Reference`).
+
+A runner (the model's three-stage `recognize()`, or any other) builds one `ImagePrediction` per image from the raw
+text of each stage and lets the record derive the final answer by the seed's rule:
+
+```python
+record = ImagePrediction.from_stages(
+    "00000003",
+    description="The object is jar.",  # stage 1: Q1 on the image (None when its inference raised)
+    clarity="No.",  # stage 2: the clarity question, raw text
+    view_answer="The object is bowl.",  # stage 3: Q1 again on the 3D view; None when not asked or no view
+)
+record.decision  # "The object is bowl.": the answer Decision scores
+```
+
+The parsed class and the parsed clarity that a model may also return are not needed: the seed scores the texts
+themselves (exact match for answers, its own normalisation for clarity), and so does `occ_hf.eval.metrics`.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+__all__ = [
+    "DECISION",
+    "DESCRIPTION",
+    "REFLECTION",
+    "STAGES",
+    "ImagePrediction",
+    "PredictionSet",
+    "Reference",
+    "normalize_clarity",
+    "normalize_sample_id",
+]
+
+DESCRIPTION, REFLECTION, DECISION = "description", "reflection", "decision"
+STAGES = (DESCRIPTION, REFLECTION, DECISION)
+
+
+def normalize_clarity(text: str | None) -> str | None:
+    """The seed's normalisation of a clarity answer: lower-cased, stripped, every `"."` removed.
+
+    `"Yes."` and `" YES. "` give `"yes"`; `"Yes, it is."` gives `"yes, it is"`, which is neither `"yes"` nor `"no"`
+    (the seed treats such an answer as neither clear nor unclear). `None` (no answer) stays `None`.
+    """
+    if text is None:
+        return None
+    return text.lower().strip().replace(".", "")
+
+
+def normalize_sample_id(value: str | int) -> str:
+    """ObMan ids as the reader names them: digit strings and ints become 8 digits (`3` -> `"00000003"`).
+
+    Any other string is kept as it is, so that datasets with other ids can be scored too.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TypeError(f"sample id {value!r} is a {type(value).__name__}, expected a string or an int.")
+    text = str(value).strip()
+    return f"{int(text):08d}" if text.isdigit() else text
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The truth about one test image.
+
+    Attributes:
+        sample_id (`str`): The image's id (8 digits for ObMan).
+        label (`str`): Its class name, one of `occ_hf.obman.OCC_CLASSES`.
+        occlusion (`float` or `None`): Share of the object hidden by the hand, for accuracy by occlusion level.
+    """
+
+    sample_id: str
+    label: str
+    occlusion: float | None = None
+
+
+@dataclass(frozen=True)
+class ImagePrediction:
+    """What a model answered for one image, stage by stage, as raw text.
+
+    Attributes:
+        sample_id (`str`): The image's id.
+        description (`str` or `None`): Stage 1, the answer to Q1 ("What's the object in the hand?") on the image;
+            `None` when the image got no prediction (its inference raised).
+        clarity (`str` or `None`): Stage 2, the raw answer to "Is it clear to identify the object in the hand?".
+        view_answer (`str` or `None`): Stage 3, the answer to Q1 asked again, without history, on the
+            3D-reconstructed view; `None` when it was not asked (the model said the image is clear) or the view was
+            missing.
+        decision (`str` or `None`): The final answer that Decision scores. [`ImagePrediction.from_stages`] derives
+            it by the seed's rule; a file of final answers only (the seed's `{id: answer}`) sets it directly.
+    """
+
+    sample_id: str
+    description: str | None = None
+    clarity: str | None = None
+    view_answer: str | None = None
+    decision: str | None = None
+
+    @classmethod
+    def from_stages(
+        cls,
+        sample_id: str | int,
+        description: str | None,
+        clarity: str | None,
+        view_answer: str | None = None,
+    ) -> "ImagePrediction":
+        """Builds the record from the stage texts; the final answer follows the seed's `process_unclear_images`.
+
+        Clarity `"yes"` (after [`normalize_clarity`]) keeps the description, `"no"` takes the answer on the 3D
+        view (`None` when the view was missing), and any other clarity text leaves the image without a final
+        answer, which Decision counts as wrong.
+        """
+        clear = normalize_clarity(clarity) if description is not None else None
+        if clear == "yes":
+            decision = description
+        elif clear == "no":
+            decision = view_answer
+        else:
+            decision = None
+        return cls(normalize_sample_id(sample_id), description, clarity, view_answer, decision)
+
+
+@dataclass
+class PredictionSet:
+    """The predictions of one run, keyed by sample id, with the stages they can be scored on.
+
+    Attributes:
+        records (`dict[str, ImagePrediction]`): One record per image that the run saw.
+        stages (`tuple[str, ...]`): Which of `"description"`, `"reflection"`, `"decision"` the records hold:
+            the seed's `{id: {object, clarity}}` files have no 3D-view answers (no Decision), its `{id: answer}`
+            files hold only final answers (Decision only).
+        source (`str`): Where the predictions came from, for reports and error messages.
+    """
+
+    records: dict[str, ImagePrediction]
+    stages: tuple[str, ...] = STAGES
+    source: str = "<memory>"
+
+    def __post_init__(self):
+        unknown = [stage for stage in self.stages if stage not in STAGES]
+        if unknown or not self.stages:
+            raise ValueError(f"{self.source}: unknown stages {unknown}; expected a subset of {STAGES}.")
+
+    @classmethod
+    def from_records(cls, records: Mapping[str, ImagePrediction] | list[ImagePrediction], **kwargs) -> "PredictionSet":
+        """Keys a list of records by their ids (a repeated id is an error naming the id)."""
+        if isinstance(records, Mapping):
+            return cls(dict(records), **kwargs)
+        keyed: dict[str, ImagePrediction] = {}
+        for record in records:
+            if record.sample_id in keyed:
+                raise ValueError(f"{kwargs.get('source', '<memory>')}: sample id {record.sample_id} appears twice.")
+            keyed[record.sample_id] = record
+        return cls(keyed, **kwargs)

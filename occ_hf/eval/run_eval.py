@@ -1,0 +1,122 @@
+"""`occ-hf eval`: score existing predictions against references and write the report.
+
+```bash
+occ-hf eval --predictions runs/mpo/predictions.jsonl --references data/obman --split test --output_dir runs/eval
+occ-hf eval --predictions ../shared/seed/predictions-mpo.head100.json --references labels.json
+occ-hf eval --predictions s0.jsonl s1.jsonl s2.jsonl s3.jsonl s4.jsonl --references data/obman   # self-consistency
+```
+
+Several prediction files are k sampled runs: they are reduced by majority vote (`occ_hf.eval.self_consistency`)
+and the vote is scored. Scoring a model directly (`--model`) needs the model package and is not part of this yet.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .metrics import SEED_ANSWER_TEMPLATE, score_predictions
+from .predictions import load_predictions
+from .records import STAGES, PredictionSet
+from .references import load_references
+from .report import write_report
+from .self_consistency import vote_predictions
+
+
+__all__ = ["EvalConfig", "run_eval"]
+
+
+@dataclass
+class EvalConfig:
+    r"""
+    Configuration of `occ-hf eval`, which scores predictions with [`score_predictions`] and writes the report.
+
+    > Parameters that select the inputs
+
+    Parameters:
+        predictions (`list[str]`):
+            Predictions file(s): the seed's `{id: answer}` or `{id: {object, clarity}}` JSON, or occ-hf's staged
+            JSONL. Several files are k sampled runs, reduced by majority vote (self-consistency).
+        references (`str`):
+            An ObMan root folder (read with `ObManSplit`), the seed's chat JSONL, or a JSON/JSONL of
+            `{id, label[, occlusion]}`.
+        split (`str`, *optional*, defaults to `"test"`):
+            The split to read when `references` is an ObMan root.
+        reference_ids (`str`, *optional*):
+            A list of the test ids (e.g. the seed's `obman_view_test_all.txt`); the references are restricted to
+            it, in its order, and every id must have a reference.
+        shapenet_root (`str`, *optional*), on_unknown_class (`str`, *optional*, defaults to `"error"`):
+            Passed to `ObManSplit` when `references` is an ObMan root.
+
+    > Parameters that control the scoring and the output
+
+    Parameters:
+        answer_template (`str`, *optional*, defaults to `"The object is {}."`):
+            The exact answer that counts as right, formatted with the class name.
+        on_extra_prediction (`str`, *optional*, defaults to `"error"`):
+            `error` or `ignore` (listed in the report) for predicted ids that no reference has.
+        output_dir (`str`, *optional*, defaults to `"runs/eval"`):
+            Where `report.json`, `report.md` and the PNG plots go.
+    """
+
+    predictions: list[str] = field(
+        default_factory=list, metadata={"help": "Predictions file(s); several = k sampled runs, majority-voted."}
+    )
+    references: str | None = field(
+        default=None, metadata={"help": "ObMan root, seed chat jsonl, or JSON/JSONL of {id, label[, occlusion]}."}
+    )
+    split: str = field(default="test", metadata={"help": "Split of the ObMan root to read."})
+    reference_ids: str | None = field(default=None, metadata={"help": "Id list restricting the references."})
+    shapenet_root: str | None = field(default=None, metadata={"help": "ShapeNetCore.v2 root (checks meshes)."})
+    on_unknown_class: str = field(default="error", metadata={"help": "error or skip for non-OCC ObMan classes."})
+    answer_template: str = field(default=SEED_ANSWER_TEMPLATE, metadata={"help": "Expected answer; {} is the class."})
+    on_extra_prediction: str = field(default="error", metadata={"help": "error or ignore ids without reference."})
+    output_dir: str = field(default="runs/eval", metadata={"help": "Where the report and plots go."})
+
+
+def _load_runs(paths: list[str]) -> PredictionSet:
+    runs = [load_predictions(path) for path in paths]
+    if len(runs) == 1:
+        return runs[0]
+    stages = tuple(stage for stage in STAGES if all(stage in run.stages for run in runs))
+    if not stages:
+        raise ValueError(f"{paths}: these runs share no stage to vote on; give runs in the same format.")
+    return PredictionSet(
+        vote_predictions([run.records for run in runs]),
+        stages=stages,
+        source=f"majority vote of {len(runs)} runs ({', '.join(paths)})",
+    )
+
+
+def run_eval(config: EvalConfig) -> tuple[dict, dict[str, Path]]:
+    """Loads the predictions and references of `config`, scores them, writes the report; returns both.
+
+    Returns:
+        `(report, paths)`: the dict of [`score_predictions`] and the written files by name.
+    """
+    if not config.predictions:
+        raise ValueError(
+            "occ-hf eval needs --predictions FILE [FILE ...] (scoring a model directly with --model is not "
+            "available yet: it needs the model package)."
+        )
+    if config.references is None:
+        raise ValueError("occ-hf eval needs --references (an ObMan root, a seed chat jsonl, or a labels JSON/JSONL).")
+    ids = None
+    if config.reference_ids is not None:
+        from ..obman import read_id_list
+
+        ids, _ = read_id_list(config.reference_ids)
+    references = load_references(
+        config.references,
+        split=config.split,
+        ids=ids,
+        shapenet_root=config.shapenet_root,
+        on_unknown_class=config.on_unknown_class,
+        template=config.answer_template,
+    )
+    predictions = _load_runs(config.predictions)
+    report = score_predictions(
+        references,
+        predictions,
+        template=config.answer_template,
+        on_extra_prediction=config.on_extra_prediction,
+    )
+    return report, write_report(report, config.output_dir)
