@@ -10,7 +10,8 @@ write_report(report, "runs/eval")  # report.json, report.md, confusion_matrix.pn
 ```
 
 The same metric as an `evaluate` module: `evaluate.load(occ_hf.eval.EVALUATE_MODULE_PATH)`.
-A model runner builds one [`ImagePrediction`] per image with `ImagePrediction.from_stages(...)`.
+A model is scored through [`predict`] (batched `recognize(images, views)` calls, one [`ImagePrediction`] per image)
+or [`predict_sampled`] (self-consistency over k sampled runs).
 """
 
 from pathlib import Path
@@ -44,6 +45,7 @@ from .records import (
 from .references import load_references
 from .report import format_report_markdown, write_report
 from .run_eval import EvalConfig, run_eval
+from .runner import EvalItem, Recognizer, RecognizerOutputError, StageTexts, predict, predict_sampled
 from .self_consistency import majority_vote, vote_predictions
 
 
@@ -55,14 +57,18 @@ __all__ = [
     "DESCRIPTION",
     "EVALUATE_MODULE_PATH",
     "EvalConfig",
+    "EvalItem",
     "ImagePrediction",
     "NO_ANSWER",
     "OTHER_ANSWER",
     "PredictionSet",
     "REFLECTION",
+    "Recognizer",
+    "RecognizerOutputError",
     "Reference",
     "SEED_ANSWER_TEMPLATE",
     "STAGES",
+    "StageTexts",
     "StageScore",
     "accuracy_by_occlusion",
     "answer_class",
@@ -76,6 +82,8 @@ __all__ = [
     "normalize_clarity",
     "normalize_sample_id",
     "per_class_accuracy",
+    "predict",
+    "predict_sampled",
     "run_eval",
     "save_predictions",
     "score_predictions",
