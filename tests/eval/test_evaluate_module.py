@@ -12,6 +12,8 @@ from .test_metrics import BRANCHES
 
 
 def _rows():
+    """The hand-built branches as evaluate rows; an image without a prediction is a row of Nones, and the first
+    row holds a None (evaluate type-checks each batch's first row: the module's features must accept it)."""
     predictions, references, occlusion = [], [], []
     for reference, record, *_ in BRANCHES.values():
         predictions.append(
@@ -21,6 +23,7 @@ def _rows():
         )
         references.append(reference.label)
         occlusion.append(reference.occlusion)
+    assert predictions[0]["view_answer"] is None
     return predictions, references, occlusion
 
 
