@@ -54,7 +54,7 @@ from occ_hf.cot import (
 )
 from occ_hf.cot.clarity import SEED_UNCLEAR_IDS
 from occ_hf.obman import OCC_CLASSES, ObManFormatError, ObManSplit, load_meta, read_id_list
-from occ_hf.obman.synth import SYNTH_MARKER
+from occ_hf.obman.reader import SYNTH_MARKER
 
 
 logger = logging.getLogger(__name__)

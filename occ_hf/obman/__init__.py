@@ -16,7 +16,15 @@ from .ids import read_id_list
 from .reader import ObManSample, ObManSplit, UnknownClassError, read_segm
 from .safe_pickle import load_meta
 from .summary import format_summary, summarize_split
-from .synth import SHAPENET_DIRNAME, generate_obman_split
+
+
+def __getattr__(name: str):
+    # The generator needs torch and trimesh, which take seconds to import; reading ObMan needs neither.
+    if name in ("SHAPENET_DIRNAME", "generate_obman_split"):
+        from . import synth
+
+        return getattr(synth, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

@@ -50,6 +50,7 @@ from .safe_pickle import load_meta
 __all__ = [
     "HAND_SEGM_VALUES",
     "OBJECT_SEGM_VALUE",
+    "SYNTH_MARKER",
     "ObManSample",
     "ObManSplit",
     "UnknownClassError",
@@ -64,6 +65,9 @@ OBJECT_SEGM_VALUE = 100
 # (hassony2/obman_render `obman_render/texturing.py`); the loaders' `_get_segm` uses the same values.
 HAND_SEGM_VALUES = (21, 22, 23, 24)
 REQUIRED_META_KEYS = ("class_id", "sample_id", "affine_transform", "obj_scale")
+# Written at the root of every root that `occ-hf synth-obman` generated (how each split was made); its absence
+# marks real ObMan.
+SYNTH_MARKER = "occ_hf_synth.json"
 
 
 @dataclass

@@ -47,15 +47,13 @@ from ..rendering import rasterize, shade_lambert
 from .camera import BLENDER_TO_OPENCV, OBMAN_IMAGE_SIZE, OBMAN_INTRINSICS
 from .classes import CLASS_TO_SYNSET, OCC_CLASSES
 from .hand_occluder import make_hand_occluder
-from .reader import OBJECT_SEGM_VALUE
+from .reader import OBJECT_SEGM_VALUE, SYNTH_MARKER
 from .shapes import CLASS_DIAGONAL_METRES, make_object_mesh
 
 
 __all__ = ["SHAPENET_DIRNAME", "SYNTH_MARKER", "SynthObManConfig", "SynthSummary", "generate_obman_split"]
 
 SHAPENET_DIRNAME = "ShapeNetCore.v2"
-# Written at the root of every generated ObMan root: how each split was made. Its absence marks real ObMan.
-SYNTH_MARKER = "occ_hf_synth.json"
 PALM_SEGM_VALUE, FINGERS_SEGM_VALUE = 22, 24  # rightHand, rightHandIndex1: ObMan's hands are right hands
 _SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 # The writer's absolute ShapeNet path, which every loader (and ours) ignores; written to keep the format.
