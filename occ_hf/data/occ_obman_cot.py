@@ -53,6 +53,7 @@ from occ_hf.cot import (
     reflection_messages,
 )
 from occ_hf.cot.clarity import SEED_UNCLEAR_IDS
+from occ_hf.data import OBMAN_SPLITS
 from occ_hf.obman import OCC_CLASSES, ObManFormatError, ObManSplit, load_meta, read_id_list
 from occ_hf.obman.reader import SYNTH_MARKER
 
@@ -79,7 +80,6 @@ _DESCRIPTION = "Occluded-object recognition on ObMan with 3D views and a staged 
 _HOMEPAGE = "https://github.com/chaoyiwang09/OCC-MLLM"
 CONFIG_NAMES = ("description", "reflection", "decision", "cot", "preference", "test")
 SEED_VIEW_NAME = "{id}_0_obman_{split}_rgb_{id}.jpg.png"
-_SPLITS = (("train", datasets.Split.TRAIN), ("val", datasets.Split.VALIDATION), ("test", datasets.Split.TEST))
 _SHARD_SIZE = 256
 
 
@@ -194,7 +194,7 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
         root = Path(root)
         keep_ids = set(read_id_list(self.config.ids_file)[0]) if self.config.ids_file else None
         generators = []
-        for folder, split in _SPLITS:
+        for folder, split in OBMAN_SPLITS.items():
             if not (root / folder / "meta").is_dir():
                 continue
             ids = ObManSplit(root, folder).ids
