@@ -1,6 +1,7 @@
 import filecmp
 import subprocess
 import sys
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -74,3 +75,13 @@ def test_seed_import_names_a_missing_image(tmp_path):
     generate_obman_split(tmp_path / "obman", split="train", ids=ids[:-1], classes=classes[:-1], progress=False)
     with pytest.raises(Exception, match=rf"{path.name}:20: .*{ids[-1]}\.pkl"):
         main(["seed", "import", str(path), "--obman_root", str(tmp_path / "obman"), "--out", str(tmp_path / "ds")])
+
+
+def test_dataset_script(obman_root, tmp_path):
+    script = Path(__file__).resolve().parents[2] / "dataset_scripts" / "build_occ_obman_cot.py"
+    out = tmp_path / "from-script"
+    command = [sys.executable, str(script), "--obman_root", str(obman_root), "--config", "description"]
+    command += ["--out", str(out), "--max_samples", "3", "--cache_dir", str(tmp_path / "cache")]
+    subprocess.run(command, check=True, capture_output=True)
+    rows = load_dataset(str(out), "description", split="train", cache_dir=str(tmp_path / "load"))
+    assert rows["id"] == ["00000000", "00000001", "00000002"]
