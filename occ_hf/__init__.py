@@ -2,7 +2,14 @@
 Hugging Face ecosystem.
 
 Importing `occ_hf` is cheap: the ObMan reader, the sample generator and the rest are imported from their packages
-(`occ_hf.obman`, ...), and the command line is `occ-hf` (`occ_hf.cli`).
+(`occ_hf.obman`, ...), and the command line is `occ-hf` (`occ_hf.cli`). It registers the OccInternVL classes with
+transformers' Auto classes and the `occluded-object-recognition` pipeline lazily, when transformers loads them
+(`occ_hf.models`).
 """
 
+from .models import register_auto_classes_lazily
+
+
 __version__ = "0.1.0.dev0"
+
+register_auto_classes_lazily()
