@@ -99,7 +99,7 @@ class PromptStyle:
 
 
 def parse_clarity(text: str) -> bool | None:
-    """`True` for yes, `False` for no, `None` otherwise; lower-cased, stripped and "." removed, as the seed compares."""
+    """`True` for yes, `False` for no, else `None`; lower-cased, stripped and "." removed, as the seed compares."""
     word = re.sub(r"\.", "", text.strip().lower())
     return {"yes": True, "no": False}.get(word)
 

@@ -186,8 +186,8 @@ class _BatchedChat:
                 length += 1
             starts.append(int(mask[row].long().argmax()))  # first real column (rows are left-padded)
             common.append(length)
-        cached = min(self.cache.get_seq_length(), min(s + c for s, c in zip(starts, common)))
-        tails = [ids[max(cached - start, 0) :] for ids, start in zip(new_ids, starts)]
+        cached = min(self.cache.get_seq_length(), min(s + c for s, c in zip(starts, common, strict=True)))
+        tails = [ids[max(cached - start, 0) :] for ids, start in zip(new_ids, starts, strict=True)]
         image_token_id = self.model.config.image_token_id
         if cached == 0 or any(image_token_id in tail for tail in tails):
             return None
@@ -322,7 +322,7 @@ class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
         if kept and not prompts["class_in_describe"]:
             kept_chat = chat.select(kept)
             answers = kept_chat.ask([prompts["decide_in_conversation"]] * len(kept), [[] for _ in kept])
-            for row, answer in zip(kept, answers):
+            for row, answer in zip(kept, answers, strict=True):
                 decide[row] = answer
                 label[row] = parse_class(answer, prompts["answer_template"], class_names)
         for row in unclear:
@@ -334,7 +334,7 @@ class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
             answers = view_chat.ask(
                 [question] * len(with_view), [[views[row]] * question.count("<image>") for row in with_view]
             )
-            for row, answer in zip(with_view, answers):
+            for row, answer in zip(with_view, answers, strict=True):
                 decide[row], used_view[row] = answer, True
                 label[row] = parse_class(answer, prompts["answer_template"], class_names)
         return [
@@ -350,10 +350,12 @@ class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
         if question.count("<image>") != 2:
             raise ValueError(f"config.prompts[{prompt_style!r}]['joint'] needs two <image> markers (RGB, view).")
         chat = _BatchedChat(self, processor, max_new_tokens, reuse_cache)
-        answers = chat.ask([question] * len(images), [[image, view] for image, view in zip(images, views)])
+        answers = chat.ask(
+            [question] * len(images), [[image, view] for image, view in zip(images, views, strict=True)]
+        )
         reflect = chat.ask([prompts["reflect_at_inference"]] * len(images), [[] for _ in images])
         results = []
-        for answer, clarity in zip(answers, reflect):
+        for answer, clarity in zip(answers, reflect, strict=True):
             label = parse_class(answer, prompts["answer_template"], self.config.class_names)
             results.append(OccRecognition([answer], clarity, None, label, label, parse_clarity(clarity), True))
         return results

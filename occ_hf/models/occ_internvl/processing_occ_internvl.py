@@ -69,7 +69,7 @@ class OccInternVLProcessor(InternVLProcessor):
         return super().save_pretrained(save_directory, *args, **kwargs)
 
     def question_content(self, question: str, images: list) -> list[dict]:
-        """Chat content parts for `question`, with `images` in place of its `<image>` markers (see `question_content`)."""
+        """Chat content parts for `question`, with `images` in place of its `<image>` markers."""
         return question_content(question, images)
 
 
