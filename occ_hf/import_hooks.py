@@ -7,8 +7,8 @@ already imported, else once its import has finished, through a `sys.meta_path` f
 A callback does not run the moment its module finishes: transformers imports its auto modules from inside each
 other's imports (`processing_auto` -> `modeling_utils` -> ... -> `configuration_auto`), and a callback importing
 transformers classes at that moment meets half-initialised modules. So while callbacks wait, the finder watches every
-module of the same top-level package (`transformers.*`), and runs the ready callbacks when the outermost of those
-imports returns.
+module of the same top-level package (`transformers.*`) and of the callback's package (`occ_hf.*`), and runs the
+ready callbacks when the outermost of those imports returns.
 
 ```python
 from occ_hf.import_hooks import call_when_imported
@@ -27,6 +27,7 @@ __all__ = ["call_when_imported"]
 
 _waiting: dict[str, list[Callable[[ModuleType], None]]] = {}  # module name -> callbacks, module not imported yet
 _ready: list[tuple[Callable[[ModuleType], None], ModuleType]] = []  # imported, waiting for the outermost import
+_watched_packages: set[str] = set()  # top-level packages whose imports are counted
 _state = {"imports": 0, "running": False}  # watched imports in progress; whether callbacks are running
 
 
@@ -56,7 +57,7 @@ class _WatchingLoader(importlib.abc.Loader):
 
 class _WatchingFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path, target=None):
-        if not any(fullname.split(".")[0] == name.split(".")[0] for name in _waiting):
+        if not (_waiting or _ready) or fullname.split(".")[0] not in _watched_packages:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -82,6 +83,7 @@ def _run_ready() -> None:
         _state["running"] = False
     if not _waiting and _finder in sys.meta_path:
         sys.meta_path.remove(_finder)
+        _watched_packages.clear()
 
 
 def call_when_imported(name: str, callback: Callable[[ModuleType], None]) -> None:
@@ -99,5 +101,8 @@ def call_when_imported(name: str, callback: Callable[[ModuleType], None]) -> Non
         callback(module)
         return
     _waiting.setdefault(name, []).append(callback)
+    # The callback's own package is watched too: importing it may be what imports `name`, and the callback then
+    # waits for that outer import to finish before it imports from the package.
+    _watched_packages.update({name.split(".")[0], callback.__module__.split(".")[0]})
     if _finder not in sys.meta_path:
         sys.meta_path.insert(0, _finder)

@@ -178,16 +178,19 @@ class _BatchedChat:
         ]
         new_ids = [ids.tolist() if hasattr(ids, "tolist") else list(ids) for ids in new_ids]
         mask = self.attention_mask.bool()
-        starts, common = [], []
+        # Real tokens of a row need not be contiguous (a later turn leaves masked padding before its new part), so
+        # the reusable prefix is counted in real tokens and mapped back to columns.
+        boundaries = []
         for row, ids in enumerate(new_ids):
-            seen = self.sequences[row][mask[row]].tolist()
-            length = 0
-            while length < min(len(seen), len(ids)) and seen[length] == ids[length]:
-                length += 1
-            starts.append(int(mask[row].long().argmax()))  # first real column (rows are left-padded)
-            common.append(length)
-        cached = min(self.cache.get_seq_length(), min(s + c for s, c in zip(starts, common, strict=True)))
-        tails = [ids[max(cached - start, 0) :] for ids, start in zip(new_ids, starts, strict=True)]
+            real_columns = mask[row].nonzero().flatten().tolist()
+            seen = self.sequences[row, real_columns].tolist()
+            common = 0
+            while common < min(len(seen), len(ids)) and seen[common] == ids[common]:
+                common += 1
+            boundaries.append(real_columns[common] if common < len(real_columns) else self.sequences.shape[1])
+        cached = min(self.cache.get_seq_length(), *boundaries)
+        kept = mask[:, :cached].sum(dim=-1).tolist()  # real tokens of each row inside the reused columns
+        tails = [ids[count:] for ids, count in zip(new_ids, kept, strict=True)]
         image_token_id = self.model.config.image_token_id
         if cached == 0 or any(image_token_id in tail for tail in tails):
             return None
