@@ -5,6 +5,7 @@ occ-hf demo                                   # the main job on its built-in def
 occ-hf synth-obman data/obman --n 64 --split test --seed 0
 occ-hf synth-obman data/obman --split test --ids_from ../shared/seed/obman_view_test_all.txt --num_proc 2
 occ-hf obman-summary data/obman --split test --on_unknown_class skip
+occ-hf init-tiny runs/tiny                    # a tiny random OccInternVL checkpoint, built offline
 occ-hf env                                    # versions and optional extras, for bug reports
 ```
 
@@ -87,6 +88,14 @@ def _demo(args) -> None:
     run_demo(_config_from(args, DemoConfig))
 
 
+def _init_tiny(args) -> None:
+    from .models.occ_internvl.tiny_occ_internvl import TinyOccInternVLConfig, init_tiny_checkpoint
+
+    config = _config_from(args, TinyOccInternVLConfig)
+    model, _ = init_tiny_checkpoint(config)
+    print(f"Wrote a {model.num_parameters():,}-parameter OccInternVL checkpoint to {config.output_dir}")
+
+
 def _env(args) -> None:
     import torch
 
@@ -112,6 +121,7 @@ def make_parser() -> argparse.ArgumentParser:
     from transformers import HfArgumentParser
 
     from .demo import DemoConfig
+    from .models.occ_internvl.tiny_occ_internvl import TinyOccInternVLConfig
     from .obman.synth import SynthObManConfig
 
     parser = argparse.ArgumentParser(prog="occ-hf", description="OCC-MLLM-CoT in the Hugging Face ecosystem.")
@@ -120,6 +130,7 @@ def make_parser() -> argparse.ArgumentParser:
         ("demo", DemoConfig, _demo, "Run the main job on its built-in default."),
         ("synth-obman", SynthObManConfig, _synth_obman, "Write an ObMan-format split of generated samples."),
         ("obman-summary", ObManSummaryConfig, _obman_summary, "Read an ObMan split and summarise it."),
+        ("init-tiny", TinyOccInternVLConfig, _init_tiny, "Write a tiny random OccInternVL checkpoint (tests, demo)."),
     )
     for name, config_class, handler, help_text in commands:
         positional, options = _option_fields(config_class)

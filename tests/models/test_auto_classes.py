@@ -93,7 +93,8 @@ def test_trust_remote_code_without_the_plugin(tiny_dir, tmp_path, images_and_vie
         model = AutoModelForImageTextToText.from_pretrained(path, trust_remote_code=True)
         base = AutoModel.from_pretrained(path, trust_remote_code=True)
         processor = AutoProcessor.from_pretrained(path, trust_remote_code=True)
-        messages = [{{"role": "user", "content": [{{"type": "text", "text": "What's the object?\\n"}}, {{"type": "image"}}]}}]
+        content = [{{"type": "text", "text": "What's the object?\\n"}}, {{"type": "image"}}]
+        messages = [{{"role": "user", "content": content}}]
         text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         inputs = processor(text=[text], images=[Image.open({str(image_path)!r})], return_tensors="pt")
         with torch.no_grad():

@@ -20,7 +20,9 @@ def test_stages_and_decision_on_views(trained, images_and_views):
     assert [r.describe_label for r in results] == DESCRIBED
     # The decision re-asks only the unclear images, on their views, and takes the view's answer.
     assert [r.used_view for r in results] == [not clear for clear in CLEAR]
-    assert [r.decide for r in results] == [None if c else f"The object is {v}." for c, v in zip(CLEAR, VIEW_CLASSES)]
+    assert [r.decide for r in results] == [
+        None if c else f"The object is {v}." for c, v in zip(CLEAR, VIEW_CLASSES, strict=False)
+    ]
     assert [r.label for r in results] == VIEW_CLASSES
 
 
@@ -28,7 +30,7 @@ def test_batched_equals_one_by_one(trained, images_and_views):
     model, processor = trained
     images, views = images_and_views
     batched = model.recognize(images, views=views, processor=processor)
-    one_by_one = [model.recognize([i], views=[v], processor=processor)[0] for i, v in zip(images, views)]
+    one_by_one = [model.recognize([i], views=[v], processor=processor)[0] for i, v in zip(images, views, strict=False)]
     assert batched == one_by_one
     assert model.recognize(images, views=views, processor=processor, batch_size=3) == batched
 
@@ -99,7 +101,7 @@ def test_paper_style_asks_three_describe_questions_then_decides(tiny_dir, images
     # Five turns with answers cut at 3 tokens (no end-of-turn): a hard case for reusing the cache across turns.
     assert results == [
         model.recognize([i], views=[v], processor=processor, prompt_style="paper", max_new_tokens=3)[0]
-        for i, v in zip(images[:2], views[:2])
+        for i, v in zip(images[:2], views[:2], strict=False)
     ]
     kwargs = {"processor": processor, "prompt_style": "paper", "max_new_tokens": 3, "reuse_cache": False}
     assert results == model.recognize(images[:2], views=views[:2], **kwargs)
