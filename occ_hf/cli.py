@@ -8,6 +8,7 @@ occ-hf obman-summary data/obman --split test --on_unknown_class skip
 occ-hf build-dataset data/obman --config reflection,preference --out out/occ-obman-cot [--push_to_hub org/x]
 occ-hf seed import ../shared/seed/train_Q1_10140.head20.jsonl --obman_root data/obman --out out/sft1
 occ-hf seed export out/sft1 --out sft1.jsonl  # byte-identical to the imported file
+occ-hf init-tiny runs/tiny                    # a tiny random OccInternVL checkpoint, built offline
 occ-hf env                                    # versions and optional extras, for bug reports
 ```
 
@@ -108,6 +109,14 @@ def _demo(args) -> None:
     run_demo(_config_from(args, DemoConfig))
 
 
+def _init_tiny(args) -> None:
+    from .models.occ_internvl.tiny_occ_internvl import TinyOccInternVLConfig, init_tiny_checkpoint
+
+    config = _config_from(args, TinyOccInternVLConfig)
+    model, _ = init_tiny_checkpoint(config)
+    print(f"Wrote a {model.num_parameters():,}-parameter OccInternVL checkpoint to {config.output_dir}")
+
+
 def _env(args) -> None:
     import torch
 
@@ -135,6 +144,7 @@ def make_parser() -> argparse.ArgumentParser:
     from .data.build import BuildDatasetConfig
     from .data.seed_formats import SeedExportConfig, SeedImportConfig
     from .demo import DemoConfig
+    from .models.occ_internvl.tiny_occ_internvl import TinyOccInternVLConfig
     from .obman.synth import SynthObManConfig
 
     parser = argparse.ArgumentParser(prog="occ-hf", description="OCC-MLLM-CoT in the Hugging Face ecosystem.")
@@ -146,6 +156,7 @@ def make_parser() -> argparse.ArgumentParser:
         ("build-dataset", BuildDatasetConfig, _build_dataset, "Build occ-obman-cot configs to parquet (+ Hub)."),
         ("seed import", SeedImportConfig, _seed_import, "Turn a seed jsonl into a dataset folder."),
         ("seed export", SeedExportConfig, _seed_export, "Write dataset rows back as a seed jsonl."),
+        ("init-tiny", TinyOccInternVLConfig, _init_tiny, "Write a tiny random OccInternVL checkpoint (tests, demo)."),
     )
     groups = {}
     for name, config_class, handler, help_text in commands:

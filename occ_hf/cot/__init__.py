@@ -1,6 +1,15 @@
-"""Prompt styles, stage conversations and clarity labels of OCC-MLLM-CoT (no heavy imports)."""
+"""The chain of thought of OCC-MLLM-CoT: prompt styles (`code`, `paper`), stage conversations and clarity labels.
 
-from .attributes import CLASS_ATTRIBUTES, attribute_answers
+Plain Python (no transformers import): the dataset builder and the model package both read it.
+
+```python
+from occ_hf.cot import get_prompt_style, reflection_messages
+
+get_prompt_style("code").reflect   # "Is it clear to identify the object in the hand?"
+```
+"""
+
+from .attributes import CLASS_ATTRIBUTES, attribute_of_question
 from .clarity import ClarityLabeler
 from .conversations import (
     content_to_text,
@@ -11,24 +20,32 @@ from .conversations import (
     reflection_messages,
     text_to_content,
 )
-from .prompts import CODE_STYLE, IMAGE_TOKEN, PAPER_STYLE, PromptStyle, get_prompt_style, parse_clarity, parse_class
+from .prompts import (
+    COT_ANSWER,
+    COT_QUESTION,
+    IMAGE_PLACEHOLDER,
+    PROMPT_STYLES,
+    PromptStyle,
+    get_prompt_style,
+    parse_clarity,
+)
 
 
 __all__ = [
     "CLASS_ATTRIBUTES",
-    "CODE_STYLE",
+    "COT_ANSWER",
+    "COT_QUESTION",
     "ClarityLabeler",
-    "IMAGE_TOKEN",
-    "PAPER_STYLE",
+    "IMAGE_PLACEHOLDER",
+    "PROMPT_STYLES",
     "PromptStyle",
-    "attribute_answers",
+    "attribute_of_question",
     "content_to_text",
     "cot_messages",
     "decision_messages",
     "description_messages",
     "get_prompt_style",
     "parse_clarity",
-    "parse_class",
     "preference_pair",
     "reflection_messages",
     "text_to_content",

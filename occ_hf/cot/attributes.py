@@ -5,7 +5,7 @@ bowl: yes/no/no); the other classes follow the shapes of ShapeNet's objects of t
 are round; bottles, knives and remotes are long; only knives are thin (the figure's cellphone is not).
 """
 
-__all__ = ["CLASS_ATTRIBUTES", "attribute_answers"]
+__all__ = ["CLASS_ATTRIBUTES", "attribute_of_question"]
 
 CLASS_ATTRIBUTES = {
     "jar": {"round": True, "thin": False, "long": False},
@@ -19,6 +19,9 @@ CLASS_ATTRIBUTES = {
 }
 
 
-def attribute_answers(class_name: str) -> dict[str, str]:
-    """`{"round": "Yes", "thin": "No", ...}` for a class, in the figure's answer form (no full stop)."""
-    return {name: "Yes" if value else "No" for name, value in CLASS_ATTRIBUTES[class_name].items()}
+def attribute_of_question(question: str) -> str:
+    """Which attribute a describe question asks about ("Is the object in the hand thin?" -> "thin")."""
+    asked = [name for name in ("round", "thin", "long") if f" {name}?" in question]
+    if len(asked) != 1:
+        raise ValueError(f"{question!r} asks about none (or several) of round, thin, long.")
+    return asked[0]

@@ -17,7 +17,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .prompts import CODE_STYLE
+from ..obman.classes import OCC_CLASSES
+from .prompts import get_prompt_style
 
 
 __all__ = ["ClarityLabeler", "SEED_UNCLEAR_IDS"]
@@ -85,7 +86,7 @@ class ClarityLabeler:
         if self.source == "predictions":
             if sample_id not in self.predictions:
                 raise KeyError(f"{self.origin}: no prediction for sample {sample_id} (predict the whole split).")
-            return self.predictions[sample_id] == CODE_STYLE.class_answer(label)
+            return get_prompt_style("code").parse_class(self.predictions[sample_id], OCC_CLASSES) == label
         if occlusion is None:
             raise ValueError(f"Sample {sample_id} has no occlusion ratio; use an unclear-id list or predictions.")
         return occlusion < self.occlusion_threshold

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import datasets
 
-from ..cot import content_to_text, parse_clarity, parse_class, text_to_content
+from ..cot import content_to_text, get_prompt_style, parse_clarity, text_to_content
 from ..obman import ObManFormatError, ObManSplit
+from ..obman.classes import OCC_CLASSES
 from .occ_obman_cot import _features, _image_file
 
 
@@ -107,7 +108,8 @@ def import_seed_jsonl(
                 row["rejected"] = [{"role": "assistant", "content": [{"type": "text", "text": line["rejected"]}]}]
                 answers = [line["chosen"]]
             # Labels come from the answers where the line has them (a CoT line has neither class nor clarity).
-            classes = [parse_class(answer) for answer in answers if parse_class(answer)]
+            style = get_prompt_style("code")
+            classes = [style.parse_class(a, OCC_CLASSES) for a in answers if style.parse_class(a, OCC_CLASSES)]
             clarity = [parse_clarity(answer) for answer in answers if parse_clarity(answer) is not None]
             row["label"] = classes[0] if classes else sample.class_name
             row["clear"] = clarity[0] if clarity else None

@@ -11,7 +11,7 @@ from datasets import load_dataset
 from datasets.exceptions import DatasetGenerationError
 
 import occ_hf  # noqa: F401  (registers occ-obman-cot)
-from occ_hf.cot import CLASS_ATTRIBUTES, CODE_STYLE, content_to_text
+from occ_hf.cot import CLASS_ATTRIBUTES, COT_ANSWER, COT_QUESTION, content_to_text
 from occ_hf.obman import OCC_CLASSES, ObManFormatError, ObManSplit, UnknownClassError, load_meta
 
 from .conftest import MISSING_VIEWS
@@ -58,21 +58,20 @@ def test_reflection_rows_in_the_seed_strings(obman_root, hf_cache):
 def test_description_and_cot_in_both_styles(obman_root, hf_cache):
     row = _load("description", obman_root, hf_cache, split="train")[0]
     label = OCC_CLASSES[row["label"]]
-    assert _texts(row["messages"]) == [("user", CODE_STYLE.class_question), ("assistant", f"The object is {label}.")]
+    question = "What's the object in the hand?\n<image>"
+    assert _texts(row["messages"]) == [("user", question), ("assistant", f"The object is {label}.")]
     paper = _load("description", obman_root, hf_cache, split="train", prompt_style="paper")[0]
     expected = [
-        ("user", "<image>Is the object in the hand round?"),
+        ("user", "<image>\nIs the object in the hand round?"),
         ("assistant", "Yes" if CLASS_ATTRIBUTES[label]["round"] else "No"),
         ("user", "Is the object in the hand thin?"),
         ("assistant", "Yes" if CLASS_ATTRIBUTES[label]["thin"] else "No"),
         ("user", "Is the object in the hand long?"),
         ("assistant", "Yes" if CLASS_ATTRIBUTES[label]["long"] else "No"),
-        ("user", "What is the object in the hand?"),
-        ("assistant", f"This object is {label}"),
     ]
     assert _texts(paper["messages"]) == expected
     cot = _load("cot", obman_root, hf_cache, split="train")[0]
-    assert _texts(cot["messages"]) == [("user", CODE_STYLE.cot_question), ("assistant", CODE_STYLE.cot_answer)]
+    assert _texts(cot["messages"]) == [("user", COT_QUESTION), ("assistant", COT_ANSWER)]
     paper_cot = _load("cot", obman_root, hf_cache, split="train", prompt_style="paper")[0]
     assert [text for _, text in _texts(paper_cot["messages"])][-2:] == [
         "What is the object in the hand?",
