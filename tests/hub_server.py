@@ -22,13 +22,15 @@ blob, tree and commit ids); LFS objects are stored once by sha256. Writes need `
 def test_push(hub_server):                  # HF_ENDPOINT, HF_TOKEN, caches etc. now point at the server
     HfApi().create_repo("occ-tester/tiny")
     model.push_to_hub("occ-tester/tiny")
-    assert hub_server.files("model", "occ-tester/tiny") == {".gitattributes", "config.json", "model.safetensors"}
+    assert "model.safetensors" in hub_server.files("model", "occ-tester/tiny")   # {path: bytes} at "main"
+    AutoModel.from_pretrained("occ-tester/tiny")
 ```
 
 Not implemented (a client that needs one gets a 404 or 400 naming it): Xet storage (the fixture sets
 `HF_HUB_DISABLE_XET=1`, so uploads use LFS), LFS multipart uploads and `verify`, pull requests (`create_pr`),
-tags, `super_squash`, commit listing (`/commits`), copying files between repos, private or gated repos and any
-permission model beyond the one token (every repo is public and readable without a token), `.gitignore`
+tags and `refs/convert/*`, short commit ids (revisions are branch names or full 40-hex ids), `super_squash`,
+commit listing (`/commits`), file copies (`CommitOperationCopy`), repo settings and moves, private or gated repos
+and any permission model beyond the one token (every repo is public and readable without a token), `.gitignore`
 handling at preupload, pagination (listings come in one page), `expand=True` details (`lastCommit`, security
 scans), the dataset viewer (`datasets-server`), Spaces runtimes, search and listing of repos, discussions, likes.
 """
