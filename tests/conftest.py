@@ -6,6 +6,16 @@ from .hub_server import hub_server  # noqa: F401 (a fixture, used by name)
 
 
 @pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory):
+    """A tiny random OccInternVL checkpoint written by `init_tiny_checkpoint` (code style, staged policy)."""
+    from occ_hf.models.occ_internvl.tiny_occ_internvl import TinyOccInternVLConfig, init_tiny_checkpoint
+
+    output_dir = tmp_path_factory.mktemp("tiny")
+    init_tiny_checkpoint(TinyOccInternVLConfig(output_dir=str(output_dir), seed=0))
+    return output_dir
+
+
+@pytest.fixture(scope="session")
 def synth_obman(tmp_path_factory):
     """A generated ObMan root with a 24-sample test split; returns (root, summary)."""
     root = tmp_path_factory.mktemp("obman")

@@ -31,7 +31,7 @@ def test_exported_parquet_loads_without_occ_hf(obman_root, views_dir, tmp_path):
 
     code = (
         "import sys, datasets\n"
-        f"ds = datasets.load_dataset({str(out)!r}, 'preference', split='train', cache_dir={str(tmp_path / 'p')!r})\n"
+        f"ds = datasets.load_dataset('occ-obman-cot', 'preference', split='train', cache_dir={str(tmp_path / 'p')!r})\n"
         "assert 'occ_hf' not in sys.modules\n"
         "print(ds.num_rows, ds.features['label'].names[0], ds[0]['images'][0].size)\n"
     )
@@ -85,3 +85,24 @@ def test_dataset_script(obman_root, tmp_path):
     subprocess.run(command, check=True, capture_output=True)
     rows = load_dataset(str(out), "description", split="train", cache_dir=str(tmp_path / "load"))
     assert rows["id"] == ["00000000", "00000001", "00000002"]
+
+
+def test_build_dataset_pushes_to_the_hub(obman_root, tmp_path, hub_server, capsys):
+    from huggingface_hub import DatasetCard
+
+    out = tmp_path / "to-push"
+    main(
+        ["build-dataset", str(obman_root), "--config", "reflection,preference", "--out", str(out)]
+        + ["--push_to_hub", "occ/occ-obman-cot", "--cache_dir", str(tmp_path / "cache")]
+    )
+    assert "occ/occ-obman-cot" in capsys.readouterr().out
+    pushed = hub_server.files("dataset", "occ/occ-obman-cot")
+    assert {"README.md", "reflection/train-00000-of-00001.parquet", "preference/test-00000-of-00001.parquet"} <= set(
+        pushed
+    )
+    card = DatasetCard.load("occ/occ-obman-cot", repo_type="dataset")
+    assert [c["config_name"] for c in card.data.configs] == ["reflection", "preference"]
+    rows = load_dataset("occ/occ-obman-cot", "reflection", split="test")
+    local = load_dataset(str(out), "reflection", split="test", cache_dir=str(tmp_path / "local"))
+    assert rows["id"] == local["id"] and rows["messages"] == local["messages"]
+    assert rows.features["label"].names[:2] == ["jar", "bottle"]

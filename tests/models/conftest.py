@@ -5,8 +5,6 @@ import pytest
 import torch
 from PIL import Image
 
-from occ_hf.models.occ_internvl.tiny_occ_internvl import TinyOccInternVLConfig, init_tiny_checkpoint
-
 
 # Tiny tensors gain nothing from threads, and on a shared 2-core machine thread hand-offs cost 100x the math.
 torch.set_num_threads(1)
@@ -20,14 +18,6 @@ VIEW_CLASSES = ["bottle", "knife", "jar", "can"]
 
 def noise_image(rng: np.random.Generator) -> Image.Image:
     return Image.fromarray(rng.integers(0, 255, (28, 28, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1))
-
-
-@pytest.fixture(scope="session")
-def tiny_dir(tmp_path_factory):
-    """A tiny random checkpoint written by `init_tiny_checkpoint` (code style, staged policy)."""
-    output_dir = tmp_path_factory.mktemp("tiny")
-    init_tiny_checkpoint(TinyOccInternVLConfig(output_dir=str(output_dir), seed=0))
-    return output_dir
 
 
 @pytest.fixture(scope="session")
