@@ -31,7 +31,8 @@ def test_exported_parquet_loads_without_occ_hf(obman_root, views_dir, tmp_path):
 
     code = (
         "import sys, datasets\n"
-        f"ds = datasets.load_dataset('occ-obman-cot', 'preference', split='train', cache_dir={str(tmp_path / 'p')!r})\n"
+        # By the name of a local folder (cwd is tmp_path), which plain datasets resolves after its packaged modules.
+        f"ds = datasets.load_dataset('occ-obman-cot', 'preference', split='train', cache_dir={str(tmp_path)!r})\n"
         "assert 'occ_hf' not in sys.modules\n"
         "print(ds.num_rows, ds.features['label'].names[0], ds[0]['images'][0].size)\n"
     )
