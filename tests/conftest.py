@@ -2,6 +2,18 @@ import pytest
 
 from occ_hf.obman import ObManSplit, generate_obman_split
 
+from .hub_server import hub_server  # noqa: F401 (a fixture, used by name)
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory):
+    """A tiny random OccInternVL checkpoint written by `init_tiny_checkpoint` (code style, staged policy)."""
+    from occ_hf.models.occ_internvl.tiny_occ_internvl import TinyOccInternVLConfig, init_tiny_checkpoint
+
+    output_dir = tmp_path_factory.mktemp("tiny")
+    init_tiny_checkpoint(TinyOccInternVLConfig(output_dir=str(output_dir), seed=0))
+    return output_dir
+
 
 @pytest.fixture(scope="session")
 def synth_obman(tmp_path_factory):
