@@ -10,6 +10,7 @@ occ-hf seed import ../shared/seed/train_Q1_10140.head20.jsonl --obman_root data/
 occ-hf seed export out/sft1 --out sft1.jsonl  # byte-identical to the imported file
 occ-hf init-tiny runs/tiny                    # a tiny random OccInternVL checkpoint, built offline
 occ-hf eval --predictions runs/predictions.jsonl --references data/obman --split test --output_dir runs/eval
+occ-hf train sft --config recipes/tiny/sft_reflection.yaml --max_steps 10   # a stage on TRL; flags override YAML
 occ-hf env                                    # versions and optional extras, for bug reports
 ```
 
@@ -126,6 +127,16 @@ def _eval(args) -> None:
     print(f"Wrote {', '.join(str(path) for path in paths.values())}")
 
 
+def _train(args) -> None:
+    from importlib import import_module
+
+    # Each stage is a script in TRL's shape with its own TrlParser (`--config x.yaml`, flags override the YAML), so
+    # everything after the stage name goes to that parser.
+    stage = import_module(f".train.{args.stage}", __package__)
+    parser = stage.make_parser(prog=f"occ-hf train {args.stage}")
+    stage.main(*parser.parse_args_and_config(args.stage_args))
+
+
 def _env(args) -> None:
     import torch
 
@@ -185,6 +196,12 @@ def make_parser() -> argparse.ArgumentParser:
         if positional is not None:
             subparser.add_argument(positional.name, help=positional.metadata.get("help"))
         subparser.set_defaults(handler=handler)
+    train = subparsers.add_parser(
+        "train", help="Train a stage on TRL: sft or mpo (--config recipe.yaml).", dataclass_types=[], add_help=False
+    )
+    train.add_argument("stage", choices=("sft", "mpo"), help="The stage; `occ-hf train sft --help` lists its options.")
+    train.add_argument("stage_args", nargs=argparse.REMAINDER, help="--config recipe.yaml and flags overriding it.")
+    train.set_defaults(handler=_train)
     env = subparsers.add_parser("env", help="Print versions and optional extras.", dataclass_types=[])
     env.set_defaults(handler=_env)
     return parser

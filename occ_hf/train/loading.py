@@ -1,0 +1,145 @@
+"""What both training stages load: the dataset rows, the model (vision tower frozen) and a LoRA config that reaches
+the language model only.
+
+```python
+from occ_hf.train.loading import language_model_lora_config, load_model, load_stage_dataset
+
+dataset = load_stage_dataset(script_args, dataset_args)        # a DatasetDict
+model = load_model(model_args, training_args, freeze_vision=True)
+peft_config = language_model_lora_config(model_args)           # None unless model_args.use_peft
+```
+"""
+
+import logging
+
+
+# `occ_hf` is imported with this module (its parent package), and that registers the occ-obman-cot builder with
+# datasets and OccInternVL with the Auto classes, when those libraries are imported below.
+
+
+__all__ = ["check_lora_targets", "language_model_lora_config", "load_model", "load_stage_dataset"]
+
+logger = logging.getLogger(__name__)
+
+
+def load_stage_dataset(script_args, dataset_args):
+    """
+    Loads the stage's rows: TRL's `datasets:` mixture when the recipe has one, else `dataset_name`.
+
+    Args:
+        script_args ([`OccScriptArguments`]):
+            `dataset_name`, `dataset_config`, `dataset_data_dir`, `dataset_streaming`.
+        dataset_args ([`~trl.DatasetMixtureConfig`]):
+            The recipe's `datasets:` list (`path`, `name`, `data_dir`, `split`, ...).
+
+    Returns:
+        [`~datasets.DatasetDict`]: the splits.
+    """
+    from datasets import load_dataset
+    from trl import get_dataset
+
+    if dataset_args.datasets:
+        if script_args.dataset_name:
+            logger.warning("Both `datasets` and `dataset_name` are given: the `datasets` list is used.")
+        return get_dataset(dataset_args)
+    if not script_args.dataset_name:
+        raise ValueError(
+            "No dataset: give `dataset_name` (e.g. occ-obman-cot with dataset_config and dataset_data_dir) or a "
+            "`datasets:` list in the recipe."
+        )
+    return load_dataset(
+        script_args.dataset_name,
+        name=script_args.dataset_config,
+        data_dir=script_args.dataset_data_dir,
+        streaming=script_args.dataset_streaming,
+    )
+
+
+def load_model(model_args, training_args, freeze_vision: bool = True):
+    """
+    Loads the model to train with `AutoModelForImageTextToText` and freezes its vision tower.
+
+    Args:
+        model_args ([`~trl.ModelConfig`]):
+            `model_name_or_path`, `model_revision`, `dtype`, `attn_implementation`.
+        training_args ([`OccSFTConfig`] or [`OccMPOConfig`]):
+            `trust_remote_code` and `model_init_kwargs` (these win over `model_args`, as in TRL's scripts).
+        freeze_vision (`bool`, *optional*, defaults to `True`):
+            Sets `requires_grad=False` on every parameter of the vision tower.
+
+    Returns:
+        [`~transformers.PreTrainedModel`]: the model.
+    """
+    from transformers import AutoModelForImageTextToText
+
+    if not model_args.model_name_or_path:
+        raise ValueError("No model: give `model_name_or_path` (a checkpoint folder or a Hub id).")
+    init_kwargs = {
+        "revision": model_args.model_revision,
+        "trust_remote_code": training_args.trust_remote_code,
+        "attn_implementation": model_args.attn_implementation,
+        "dtype": model_args.dtype,
+    }
+    init_kwargs |= training_args.model_init_kwargs or {}
+    model = AutoModelForImageTextToText.from_pretrained(model_args.model_name_or_path, **init_kwargs)
+    if freeze_vision:
+        vision_tower = getattr(model.model, "vision_tower", None)
+        if vision_tower is None:
+            raise ValueError(
+                f"{model_args.model_name_or_path}: {type(model).__name__} has no `model.vision_tower` to freeze "
+                "(is this an InternVL checkpoint?); set freeze_vision to false to train every parameter."
+            )
+        vision_tower.requires_grad_(False)
+    return model
+
+
+def language_model_lora_config(model_args):
+    """
+    TRL's LoRA config for `model_args`, aimed at the language model only.
+
+    Without `lora_target_modules`, the targets are `LANGUAGE_MODEL_LORA_TARGETS` (a regex on `language_model`);
+    targets given in the recipe are kept, and [`check_lora_targets`] refuses them once applied if they reach past
+    the language model.
+
+    Args:
+        model_args ([`~trl.ModelConfig`]): `use_peft`, `lora_r`, `lora_alpha`, `lora_target_modules`, ...
+
+    Returns:
+        [`~peft.LoraConfig`] or `None`: `None` unless `model_args.use_peft`.
+    """
+    from trl import get_peft_config
+
+    from .script_arguments import LANGUAGE_MODEL_LORA_TARGETS
+
+    peft_config = get_peft_config(model_args)
+    if peft_config is not None and not model_args.lora_target_modules:
+        peft_config.target_modules = LANGUAGE_MODEL_LORA_TARGETS
+    return peft_config
+
+
+def check_lora_targets(model) -> list[str]:
+    """
+    Checks that every LoRA layer of a PEFT-wrapped model sits in its language model.
+
+    Args:
+        model ([`~peft.PeftModel`]): the model after PEFT wrapped it.
+
+    Returns:
+        `list[str]`: the names of the modules that carry LoRA weights.
+
+    Raises:
+        `ValueError`: when a LoRA layer sits outside `language_model` (e.g. on the vision tower's q/k/v), naming them.
+    """
+    from peft.tuners.lora import LoraLayer
+
+    adapted = [name for name, module in model.named_modules() if isinstance(module, LoraLayer)]
+    outside = [name for name in adapted if ".language_model." not in name]
+    if outside:
+        raise ValueError(
+            f"LoRA reaches past the language model: {outside[:4]}{' ...' if len(outside) > 4 else ''}. Drop "
+            "`lora_target_modules` from the recipe (the default is a regex on language_model) or give a regex that "
+            "matches language_model modules only."
+        )
+    if not adapted:
+        raise ValueError("LoRA matched no module: check `lora_target_modules` against the model's module names.")
+    return adapted

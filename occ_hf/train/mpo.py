@@ -1,0 +1,88 @@
+"""The `mpo` stage: Mixed Preference Optimization of OccInternVL on `occ-obman-cot`'s `preference` rows with TRL's
+`DPOTrainer` (0.8 sigmoid + 0.2 bco_pair + 1.0 sft, `OccMPOConfig`).
+
+The reference model is the starting checkpoint, frozen. Without PEFT it is loaded a second time and handed to the
+trainer (`DPOTrainer` would otherwise reload it from `name_or_path`, which a model built in memory lacks); with PEFT
+there is none: the trainer takes the reference from the base model with the adapters switched off.
+
+```bash
+occ-hf train mpo --config recipes/internvl2-1b/mpo.yaml
+occ-hf train mpo --config recipes/tiny/mpo.yaml --use_peft   # LoRA on the language model only
+```
+"""
+
+import argparse
+
+
+__all__ = ["main", "make_parser"]
+
+
+def main(script_args, training_args, model_args, dataset_args=None):
+    """
+    Trains the `mpo` stage and saves the model and processor to `training_args.output_dir`.
+
+    Args:
+        script_args ([`OccScriptArguments`]): the dataset and `freeze_vision`.
+        training_args ([`OccMPOConfig`]): TRL's DPO arguments with the MPO losses.
+        model_args ([`~trl.ModelConfig`]): the model path and the PEFT/LoRA settings.
+        dataset_args ([`~trl.DatasetMixtureConfig`], *optional*): a `datasets:` list, which wins over `dataset_name`.
+
+    Returns:
+        [`~trl.DPOTrainer`]: the trainer, after training.
+    """
+    from transformers import AutoProcessor
+    from trl import DatasetMixtureConfig, DPOTrainer
+
+    from .loading import check_lora_targets, language_model_lora_config, load_model, load_stage_dataset
+    from .sft import _refuse_push, _split
+
+    _refuse_push(training_args)
+    dataset = load_stage_dataset(script_args, dataset_args or DatasetMixtureConfig())
+    model = load_model(model_args, training_args, freeze_vision=script_args.freeze_vision)
+    peft_config = language_model_lora_config(model_args)
+    ref_model = None
+    if peft_config is None:
+        ref_model = load_model(model_args, training_args, freeze_vision=False).eval().requires_grad_(False)
+    processor = AutoProcessor.from_pretrained(
+        model_args.model_name_or_path,
+        revision=model_args.model_revision,
+        trust_remote_code=training_args.trust_remote_code,
+    )
+    trainer = DPOTrainer(
+        model=model,
+        ref_model=ref_model,
+        args=training_args,
+        train_dataset=_split(dataset, script_args.dataset_train_split),
+        eval_dataset=_split(dataset, script_args.dataset_test_split) if training_args.eval_strategy != "no" else None,
+        processing_class=processor,
+        peft_config=peft_config,
+    )
+    if peft_config is not None:
+        check_lora_targets(trainer.model)
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.save_model(training_args.output_dir)
+    trainer.accelerator.print(f"Saved the mpo model to {training_args.output_dir}.")
+    return trainer
+
+
+def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str | None = None):
+    """
+    The `mpo` parser: `TrlParser` over `(OccScriptArguments, OccMPOConfig, ModelConfig, DatasetMixtureConfig)`.
+
+    Args:
+        subparsers (`argparse._SubParsersAction`, *optional*): when given, `mpo` is added to them.
+        prog (`str`, *optional*): the program name of a standalone parser.
+    """
+    from trl import DatasetMixtureConfig, ModelConfig, TrlParser
+
+    from .mpo_config import OccMPOConfig
+    from .script_arguments import OccScriptArguments
+
+    dataclass_types = (OccScriptArguments, OccMPOConfig, ModelConfig, DatasetMixtureConfig)
+    if subparsers is not None:
+        return subparsers.add_parser("mpo", help="Mixed Preference Optimization", dataclass_types=dataclass_types)
+    return TrlParser(dataclass_types, prog=prog)
+
+
+if __name__ == "__main__":
+    main(*make_parser().parse_args_and_config())

@@ -1,0 +1,47 @@
+"""`OccScriptArguments`: what the `sft` and `mpo` scripts read besides TRL's training and model configs.
+
+```yaml
+# a recipe: these keys beside TRL's (SFTConfig or DPOConfig, ModelConfig, and the `datasets:` list)
+dataset_name: occ-obman-cot
+dataset_config: reflection
+dataset_data_dir: data/obman
+freeze_vision: true
+```
+"""
+
+from dataclasses import dataclass, field
+
+from trl import ScriptArguments
+
+
+__all__ = ["LANGUAGE_MODEL_LORA_TARGETS", "OccScriptArguments"]
+
+# A regex, so PEFT matches it against full module names: only the LLM's attention and MLP projections. A list of
+# names such as ["q_proj", "v_proj"] would match by suffix and also hit the vision tower's q/k/v. The names cover
+# the LLMs of InternVL2 1B-8B as transformers holds them (Qwen2, InternLM2 converted to Llama layout, Phi-3's fused
+# qkv_proj and gate_up_proj).
+LANGUAGE_MODEL_LORA_TARGETS = (
+    r".*language_model\.layers\.\d+\."
+    r"(self_attn\.(q_proj|k_proj|v_proj|qkv_proj|o_proj)|mlp\.(gate_proj|up_proj|gate_up_proj|down_proj))"
+)
+
+
+@dataclass
+class OccScriptArguments(ScriptArguments):
+    r"""
+    Script arguments of `occ-hf train sft|mpo`: TRL's [`~trl.ScriptArguments`] (`dataset_name`, `dataset_config`,
+    `dataset_train_split`, ...) plus:
+
+    Parameters:
+        dataset_data_dir (`str`, *optional*):
+            `data_dir` passed to `load_dataset(dataset_name, dataset_config, data_dir=...)`: for `occ-obman-cot`, the
+            ObMan root. A recipe's `datasets:` list (TRL's form, which `trl sft` reads too) takes precedence.
+        freeze_vision (`bool`, *optional*, defaults to `True`):
+            Keep the vision tower's weights fixed, as the seed does (`--freeze_backbone True`); the projector and the
+            language model train. With `use_peft`, only the LoRA adapters on the language model train anyway.
+    """
+
+    dataset_data_dir: str | None = field(
+        default=None, metadata={"help": "data_dir of load_dataset (occ-obman-cot: the ObMan root)."}
+    )
+    freeze_vision: bool = field(default=True, metadata={"help": "Keep the vision tower frozen (the seed does)."})

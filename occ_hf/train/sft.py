@@ -1,0 +1,107 @@
+"""The `sft` stage: supervised fine-tuning of OccInternVL on `occ-obman-cot` rows with TRL's `SFTTrainer`.
+
+SFT1 trains on the `description` config (the class question) from a base InternVL; SFT2 on the `reflection` config
+(the class question, then the clarity question) from SFT1. The loss covers the answers only; the vision tower stays
+frozen unless `freeze_vision` is false; `use_peft` puts LoRA on the language model only.
+
+```bash
+occ-hf train sft --config recipes/internvl2-1b/sft_reflection.yaml
+occ-hf train sft --config recipes/tiny/sft_reflection.yaml --output_dir runs/sft2 --max_steps 20  # flags win
+python -m occ_hf.train.sft --config recipes/tiny/sft_reflection.yaml
+```
+```python
+from occ_hf.train.sft import main, make_parser
+
+script_args, training_args, model_args, dataset_args = make_parser().parse_args_and_config(["--config", "x.yaml"])
+trainer = main(script_args, training_args, model_args, dataset_args)
+```
+"""
+
+import argparse
+
+
+__all__ = ["main", "make_parser"]
+
+
+def main(script_args, training_args, model_args, dataset_args=None):
+    """
+    Trains the `sft` stage and saves the model and processor to `training_args.output_dir`.
+
+    Args:
+        script_args ([`OccScriptArguments`]): the dataset and `freeze_vision`.
+        training_args ([`OccSFTConfig`]): TRL's SFT arguments.
+        model_args ([`~trl.ModelConfig`]): the model path and the PEFT/LoRA settings.
+        dataset_args ([`~trl.DatasetMixtureConfig`], *optional*): a `datasets:` list, which wins over `dataset_name`.
+
+    Returns:
+        [`~trl.SFTTrainer`]: the trainer, after training.
+    """
+    from transformers import AutoProcessor
+    from trl import DatasetMixtureConfig, SFTTrainer
+
+    from .loading import check_lora_targets, language_model_lora_config, load_model, load_stage_dataset
+
+    _refuse_push(training_args)
+    dataset = load_stage_dataset(script_args, dataset_args or DatasetMixtureConfig())
+    model = load_model(model_args, training_args, freeze_vision=script_args.freeze_vision)
+    processor = AutoProcessor.from_pretrained(
+        model_args.model_name_or_path,
+        revision=model_args.model_revision,
+        trust_remote_code=training_args.trust_remote_code,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=_split(dataset, script_args.dataset_train_split),
+        eval_dataset=_split(dataset, script_args.dataset_test_split) if training_args.eval_strategy != "no" else None,
+        processing_class=processor,
+        peft_config=language_model_lora_config(model_args),
+    )
+    if model_args.use_peft:
+        check_lora_targets(trainer.model)
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.save_model(training_args.output_dir)
+    trainer.accelerator.print(f"Saved the sft model to {training_args.output_dir}.")
+    return trainer
+
+
+def _split(dataset, name: str):
+    if name not in dataset:
+        raise ValueError(
+            f"The dataset has no split {name!r} (it has {sorted(dataset)}): set dataset_train_split / "
+            "dataset_test_split, or generate that split under the ObMan root."
+        )
+    return dataset[name]
+
+
+def _refuse_push(training_args) -> None:
+    # Pushing with the occ-hf model card (model_cards/) belongs to a later increment of issue 6; TRL's own card would
+    # describe the checkpoint wrongly, so nothing is pushed until then.
+    if training_args.push_to_hub:
+        raise ValueError(
+            "push_to_hub is not supported by occ-hf train yet (the model card is still to come): train without it, "
+            "then upload training_args.output_dir with `hf upload`."
+        )
+
+
+def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str | None = None):
+    """
+    The `sft` parser: `TrlParser` over `(OccScriptArguments, OccSFTConfig, ModelConfig, DatasetMixtureConfig)`.
+
+    Args:
+        subparsers (`argparse._SubParsersAction`, *optional*): when given, `sft` is added to them.
+        prog (`str`, *optional*): the program name of a standalone parser.
+    """
+    from trl import DatasetMixtureConfig, ModelConfig, TrlParser
+
+    from .script_arguments import OccScriptArguments
+    from .sft_config import OccSFTConfig
+
+    dataclass_types = (OccScriptArguments, OccSFTConfig, ModelConfig, DatasetMixtureConfig)
+    if subparsers is not None:
+        return subparsers.add_parser("sft", help="Supervised fine-tuning: SFT1, SFT2", dataclass_types=dataclass_types)
+    return TrlParser(dataclass_types, prog=prog)
+
+
+if __name__ == "__main__":
+    main(*make_parser().parse_args_and_config())
