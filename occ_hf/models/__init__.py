@@ -1,0 +1,1 @@
+"""Model classes and conversion tools of occ-hf."""
