@@ -5,6 +5,7 @@ occ-hf demo                                   # the main job on its built-in def
 occ-hf synth-obman data/obman --n 64 --split test --seed 0
 occ-hf synth-obman data/obman --split test --ids_from ../shared/seed/obman_view_test_all.txt --num_proc 2
 occ-hf obman-summary data/obman --split test --on_unknown_class skip
+occ-hf convert-checkpoint InternVL2-2B.tar.gz occ-internvl-2b --dtype bfloat16
 occ-hf env                                    # versions and optional extras, for bug reports
 ```
 
@@ -81,6 +82,21 @@ def _obman_summary(args) -> None:
     print(format_summary(summarize_split(split)))
 
 
+def _convert_checkpoint(args) -> None:
+    from .models.occ_internvl.convert_occ_internvl import ConvertCheckpointConfig, convert_checkpoint
+
+    config = _config_from(args, ConvertCheckpointConfig)
+    summary = convert_checkpoint(
+        config.src,
+        config.output_dir,
+        dtype=config.dtype,
+        image_token_id=config.image_token_id,
+        tokenizer=config.tokenizer,
+        overwrite=config.overwrite,
+    )
+    print(json.dumps(summary.to_dict(), indent=2))
+
+
 def _demo(args) -> None:
     from .demo import DemoConfig, run_demo
 
@@ -112,6 +128,7 @@ def make_parser() -> argparse.ArgumentParser:
     from transformers import HfArgumentParser
 
     from .demo import DemoConfig
+    from .models.occ_internvl.convert_occ_internvl import ConvertCheckpointConfig
     from .obman.synth import SynthObManConfig
 
     parser = argparse.ArgumentParser(prog="occ-hf", description="OCC-MLLM-CoT in the Hugging Face ecosystem.")
@@ -120,11 +137,12 @@ def make_parser() -> argparse.ArgumentParser:
         ("demo", DemoConfig, _demo, "Run the main job on its built-in default."),
         ("synth-obman", SynthObManConfig, _synth_obman, "Write an ObMan-format split of generated samples."),
         ("obman-summary", ObManSummaryConfig, _obman_summary, "Read an ObMan split and summarise it."),
+        ("convert-checkpoint", ConvertCheckpointConfig, _convert_checkpoint, "Convert an InternVL checkpoint."),
     )
     for name, config_class, handler, help_text in commands:
-        positional, options = _option_fields(config_class)
+        positionals, options = _option_fields(config_class)
         subparser = subparsers.add_parser(name, help=help_text, description=help_text, dataclass_types=[options])
-        if positional is not None:
+        for positional in positionals:
             subparser.add_argument(positional.name, help=positional.metadata.get("help"))
         subparser.set_defaults(handler=handler)
     env = subparsers.add_parser("env", help="Print versions and optional extras.", dataclass_types=[])
@@ -132,16 +150,21 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _option_fields(config_class) -> tuple[Field | None, type]:
-    """Splits a config into its positional field (a first field without default) and a dataclass of the rest."""
-    first = fields(config_class)[0]
-    if first.default is not MISSING or first.default_factory is not MISSING:
-        return None, config_class
+def _option_fields(config_class) -> tuple[list[Field], type]:
+    """Splits a config into its positional fields (the leading fields without default) and a dataclass of the rest."""
+    all_fields = fields(config_class)
+    positionals = []
+    for f in all_fields:
+        if f.default is not MISSING or f.default_factory is not MISSING:
+            break
+        positionals.append(f)
+    if not positionals:
+        return [], config_class
     rest = [
         (f.name, f.type, field(default=f.default, default_factory=f.default_factory, metadata=f.metadata))
-        for f in fields(config_class)[1:]
+        for f in all_fields[len(positionals) :]
     ]
-    return first, make_dataclass(f"{config_class.__name__}Options", rest)
+    return positionals, make_dataclass(f"{config_class.__name__}Options", rest)
 
 
 def main(argv: list[str] | None = None) -> None:
