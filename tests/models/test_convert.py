@@ -408,3 +408,62 @@ def test_malicious_archive_is_refused_and_extracts_nothing(tmp_path, member, mes
     with pytest.raises(UnsafeArchiveError):
         extract_archive(archive, tmp_path / "dest")
     assert not (tmp_path / "dest").exists()
+
+
+class SubclassConfig(InternVLConfig):
+    """Stands for OccInternVLConfig: InternVL's config with its own model_type (and, there, extra fields)."""
+
+    model_type = "occ_internvl_conversion_test"
+
+
+class SubclassForConditionalGeneration(InternVLForConditionalGeneration):
+    config_class = SubclassConfig
+
+
+def test_output_classes_are_swappable(tmp_path):
+    """The lead wires the converter into OccInternVL by passing its classes; nothing else changes."""
+    config, state_dict = write_original(tmp_path / "src", "internlm2", "bin")
+    convert_checkpoint(
+        tmp_path / "src",
+        tmp_path / "out",
+        config_class=SubclassConfig,
+        model_class=SubclassForConditionalGeneration,
+    )
+    written = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert written["model_type"] == "occ_internvl_conversion_test"
+    assert written["architectures"] == ["SubclassForConditionalGeneration"]
+    model = SubclassForConditionalGeneration.from_pretrained(tmp_path / "out").eval()
+    assert isinstance(model.config, SubclassConfig)
+    input_ids, pixel_values = model_inputs()
+    with torch.no_grad():
+        logits = model(input_ids=input_ids, pixel_values=pixel_values).logits
+    context_id = SPECIAL_TOKENS.index("<IMG_CONTEXT>")
+    reference = internvl_chat_logits(state_dict, config, pixel_values, input_ids, context_id)
+    torch.testing.assert_close(logits, reference, atol=1e-5, rtol=1e-5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src"]  # no staging left behind
+
+
+def test_tokenizer_must_match_the_source_vocabulary(tmp_path):
+    write_original(tmp_path / "src", "qwen2", "safetensors", tokenizer=False)
+    # The source's own record of its added tokens, as InternVL2's tokenizer_config.json keeps it.
+    decoder = {str(i): {"content": token, "special": True} for i, token in enumerate(SPECIAL_TOKENS)}
+    (tmp_path / "src" / "tokenizer_config.json").write_text(
+        json.dumps({"tokenizer_class": "InternLM2Tokenizer", "auto_map": {}, "added_tokens_decoder": decoder})
+    )
+    make_tokenizer(tmp_path / "same_vocabulary")
+    summary = convert_checkpoint(tmp_path / "src", tmp_path / "out", tokenizer=tmp_path / "same_vocabulary")
+    assert summary.has_processor
+    shuffled = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(models.WordLevel({t: i for i, t in enumerate(reversed(SPECIAL_TOKENS))}, "<unk>"))
+    )
+    shuffled.save_pretrained(tmp_path / "other_vocabulary")
+    with pytest.raises(CheckpointConversionError, match="does not match the checkpoint's own tokens"):
+        convert_checkpoint(tmp_path / "src", tmp_path / "out2", tokenizer=tmp_path / "other_vocabulary")
+
+
+def test_single_tile_source_warns_about_processor_tiling(tmp_path):
+    config, _ = write_original(tmp_path / "src", "phi3", "safetensors")
+    config["dynamic_image_size"] = False
+    (tmp_path / "src" / "config.json").write_text(json.dumps(config))
+    with pytest.warns(UserWarning, match="crop_to_patches=False"):
+        convert_checkpoint(tmp_path / "src", tmp_path / "out")

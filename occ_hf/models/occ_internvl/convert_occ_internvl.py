@@ -45,7 +45,21 @@ How the original layout maps (checked against OpenGVLab/InternVL `internvl_chat/
 
 Things that cannot be represented natively are refused with an error naming the field: pixel shuffle `ps_version`
 `v1` (a transposed shuffle), InternViT q/k norms with an epsilon other than transformers' fixed 1e-6, Phi-3 `yarn`
-rope scaling, LoRA-wrapped (unmerged) weights.
+rope scaling, LoRA-wrapped (unmerged) weights. Rotary scaling matches the original for every sequence shorter than
+the original context; InternLM2.5's `dynamic` NTK uses the same formula beyond it, but the original keeps the grown
+table cached while transformers recomputes it per call.
+
+Tokenizer and processor of an original checkpoint: a tokenizer with a `tokenizer.json` (Qwen2, Phi-3) is loaded as
+it is; InternLM2's (`tokenizer.model` + remote code) is not, so pass `tokenizer=` a fast tokenizer of the same
+vocabulary (for instance the one of an InternLM2-based `-hf` checkpoint); it is checked against the ids the source's
+`tokenizer_config.json` records for its added tokens (`<IMG_CONTEXT>`, `<|im_end|>`, ...). The image processor is
+`GotOcr2ImageProcessor` at the source's tile size with ImageNet statistics and its `min/max_dynamic_patch`; note
+that `InternVLProcessor` tiles by default and always adds a thumbnail to a multi-tile image, which is what InternVL2
+checkpoints (`dynamic_image_size` and `use_thumbnail` true) expect; a warning says when the source differs.
+
+Memory: the source weights are read once, renamed (only the split projections are copied), staged as safetensors
+beside `output_dir`, then loaded strictly into `model_class` by `from_pretrained` and written by its
+`save_pretrained`, so a registered subclass writes its `auto_map` and modeling files as usual.
 
 Archives are checked member by member before anything is written: absolute names, `..` components, links and device
 files are refused, and extraction then runs with `tarfile`'s `data` filter. `.bin` weights are read with
@@ -58,6 +72,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -730,7 +745,9 @@ def convert_checkpoint(
         raise CheckpointConversionError(f"{src}: no such checkpoint folder or archive.")
     if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
         raise CheckpointConversionError(f"{output_dir}: not empty; choose another folder or pass overwrite=True.")
-    with tempfile.TemporaryDirectory(prefix="occ-hf-convert-") as work:
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    # Extraction and staging happen beside the output (same disk, which has room for it), and vanish afterwards.
+    with tempfile.TemporaryDirectory(prefix=f".{output_dir.name}.convert-", dir=output_dir.parent) as work:
         work = Path(work)
         if src.is_file():
             if not src.name.endswith(ARCHIVE_SUFFIXES):
@@ -778,8 +795,7 @@ def _load_strictly(model_class: type, folder: Path, config, dtype: torch.dtype):
 def _convert_native(folder: Path, source_config: dict, output_dir: Path, config_class, model_class, dtype: str):
     from transformers import AutoProcessor
 
-    config_dict = {key: value for key, value in source_config.items() if key != "model_type"}
-    config = config_class(**config_dict) if config_class is not InternVLConfig else InternVLConfig(**config_dict)
+    config = config_class(**{key: value for key, value in source_config.items() if key != "model_type"})
     config.architectures = [model_class.__name__]
     declared = source_config.get("dtype") or source_config.get("torch_dtype")
     model = _load_strictly(model_class, folder, config, _torch_dtype(dtype, declared))
@@ -788,9 +804,6 @@ def _convert_native(folder: Path, source_config: dict, output_dir: Path, config_
     if has_processor:
         processor = AutoProcessor.from_pretrained(folder)
         processor.save_pretrained(output_dir)
-    for name in ("generation_config.json",):
-        if (folder / name).is_file() and not (output_dir / name).is_file():
-            shutil.copyfile(folder / name, output_dir / name)
     return ConversionSummary(
         output_dir=str(output_dir),
         source_format="transformers",
@@ -811,12 +824,14 @@ def _convert_original(
     model_class,
     dtype,
     image_token_id,
-    tok,
+    tokenizer_path,
 ):
     from huggingface_hub import save_torch_state_dict
 
     source = str(folder / "config.json")
-    tokenizer = _load_tokenizer(Path(tok) if tok is not None else folder, work)
+    tokenizer = _load_tokenizer(Path(tokenizer_path) if tokenizer_path is not None else folder, work)
+    if tokenizer is not None:
+        _check_tokenizer_fits_source(tokenizer, folder, chat_config["llm_config"]["vocab_size"])
     if image_token_id is None:
         if tokenizer is None:
             raise CheckpointConversionError(
@@ -824,6 +839,11 @@ def _convert_original(
                 "tokenizer=<fast tokenizer folder> (--tokenizer) or image_token_id (--image_token_id)."
             )
         image_token_id = tokenizer.context_image_token_id
+    if not 0 <= image_token_id < chat_config["llm_config"]["vocab_size"]:
+        raise CheckpointConversionError(
+            f"{source}: image_token_id {image_token_id} is outside the language model's vocabulary "
+            f"({chat_config['llm_config']['vocab_size']} tokens)."
+        )
     config = convert_internvl_chat_config(chat_config, image_token_id, config_class=config_class, source=source)
     config.architectures = [model_class.__name__]
     state_dict = convert_internvl_chat_state_dict(load_checkpoint_state_dict(folder), chat_config, source=str(folder))
@@ -847,6 +867,18 @@ def _convert_original(
         )
         tokenizer.chat_template = chat_template
         image_size = chat_config.get("force_image_size") or chat_config["vision_config"]["image_size"]
+        if not chat_config.get("use_thumbnail", False) and chat_config.get("dynamic_image_size", False):
+            warnings.warn(
+                f"{source}: use_thumbnail is false, but transformers' GotOcr2ImageProcessor always adds a thumbnail "
+                "to a multi-tile image; prompts will hold one more tile than the original model saw.",
+                stacklevel=3,
+            )
+        if not chat_config.get("dynamic_image_size", False):
+            warnings.warn(
+                f"{source}: dynamic_image_size is false, but InternVLProcessor tiles images by default; call the "
+                "processor with crop_to_patches=False to feed one tile per image as the original model did.",
+                stacklevel=3,
+            )
         processor = InternVLProcessor(
             image_processor=GotOcr2ImageProcessor(
                 size={"height": image_size, "width": image_size},
@@ -882,6 +914,29 @@ def _convert_original(
         has_processor=tokenizer is not None,
         chat_template_source=chat_template_source,
     )
+
+
+def _check_tokenizer_fits_source(tokenizer, folder: Path, vocab_size: int) -> None:
+    """A tokenizer used for `folder` must give the source's added tokens (<IMG_CONTEXT>, <|im_end|>, ...) their ids."""
+    expected = {}
+    config_path, added_path = folder / "tokenizer_config.json", folder / "added_tokens.json"
+    if config_path.is_file():
+        decoder = json.loads(config_path.read_text()).get("added_tokens_decoder", {})
+        expected |= {entry["content"]: int(token_id) for token_id, entry in decoder.items()}
+    if added_path.is_file():
+        expected |= json.loads(added_path.read_text())
+    wrong = {token: (token_id, tokenizer.convert_tokens_to_ids(token)) for token, token_id in expected.items()}
+    wrong = {token: ids for token, ids in wrong.items() if ids[0] != ids[1]}
+    if wrong:
+        shown = ", ".join(f"{token!r} is {ids[1]} not {ids[0]}" for token, ids in list(wrong.items())[:6])
+        raise CheckpointConversionError(
+            f"{folder}: the tokenizer does not match the checkpoint's own tokens ({shown}); use a tokenizer of the "
+            "same vocabulary."
+        )
+    if len(tokenizer) > vocab_size:
+        raise CheckpointConversionError(
+            f"{folder}: the tokenizer has {len(tokenizer)} tokens but the language model only {vocab_size} embeddings."
+        )
 
 
 def _load_tokenizer(folder: Path, work: Path):
