@@ -174,10 +174,12 @@ def original_state_dict(config: dict, seed: int = 0) -> dict[str, torch.Tensor]:
     return weights
 
 
-def write_original(folder, llm: str, weights_format: str, qk_norm: bool = False, tokenizer: bool = True):
+def write_original(
+    folder, llm: str, weights_format: str, qk_norm: bool = False, tokenizer: bool = True, select_layer: int = -1
+):
     """Writes an original-layout checkpoint; returns (config, state_dict)."""
     folder.mkdir(parents=True)
-    config = original_config(llm, qk_norm)
+    config = original_config(llm, qk_norm) | {"select_layer": select_layer}
     state_dict = original_state_dict(config)
     (folder / "config.json").write_text(json.dumps(config))
     if weights_format == "safetensors":
@@ -205,17 +207,18 @@ def model_inputs(batch: int = 2, seed: int = 1) -> tuple[torch.Tensor, torch.Ten
     return input_ids, torch.randn(batch, 3, IMAGE_SIZE, IMAGE_SIZE, generator=g)
 
 
-CASES = {  # llm: (weights format, InternViT-6B-style q/k norms)
-    "qwen2": ("safetensors", False),
-    "internlm2": ("bin", True),
-    "phi3": ("sharded", False),
+CASES = {  # id: (llm, weights format, InternViT-6B-style q/k norms, select_layer)
+    "qwen2": ("qwen2", "safetensors", False, -1),
+    "internlm2": ("internlm2", "bin", True, -1),
+    "phi3": ("phi3", "sharded", False, -1),
+    "qwen2-penultimate-vit-layer": ("qwen2", "bin", True, -2),
 }
 
 
-@pytest.mark.parametrize("llm", sorted(CASES))
-def test_original_checkpoint_matches_reference(tmp_path, llm):
-    weights_format, qk_norm = CASES[llm]
-    config, state_dict = write_original(tmp_path / "src", llm, weights_format, qk_norm)
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_original_checkpoint_matches_reference(tmp_path, case):
+    llm, weights_format, qk_norm, select_layer = CASES[case]
+    config, state_dict = write_original(tmp_path / "src", llm, weights_format, qk_norm, select_layer=select_layer)
     summary = convert_checkpoint(tmp_path / "src", tmp_path / "out")
     assert (
         summary.source_format == "internvl_chat" and summary.language_model == config["llm_config"]["architectures"][0]
