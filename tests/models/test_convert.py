@@ -91,6 +91,15 @@ LLM_CONFIGS = {
                                             "long_factor": [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]},
     },
 }  # fmt: skip
+# What transformers 4.37 wrote into every sub-config of InternVL2's config.json beside the network's own fields.
+LEGACY_CONFIG_KEYS = {
+    "add_cross_attention": False, "bad_words_ids": None, "chunk_size_feed_forward": 0, "do_sample": False,
+    "id2label": {"0": "LABEL_0", "1": "LABEL_1"}, "label2id": {"LABEL_0": 0, "LABEL_1": 1}, "max_length": 20,
+    "num_beams": 1, "output_attentions": False, "prefix": None, "pruned_heads": {}, "return_dict": True,
+    "temperature": 1.0, "tf_legacy_loss": False, "top_k": 50, "top_p": 1.0, "torchscript": False,
+    "transformers_version": "4.37.2", "use_bfloat16": True,
+}  # fmt: skip
+LLM_CONFIGS = {name: LEGACY_CONFIG_KEYS | config for name, config in LLM_CONFIGS.items()}
 TEMPLATES = {"qwen2": "Hermes-2", "internlm2": "internlm2-chat", "phi3": "phi3-chat"}
 
 
@@ -228,6 +237,7 @@ def test_original_checkpoint_matches_reference(tmp_path, case):
     model = InternVLForConditionalGeneration.from_pretrained(tmp_path / "out").eval()
     assert model.config.text_config.model_type == {"qwen2": "qwen2", "internlm2": "llama", "phi3": "phi3"}[llm]
     assert not model.config.tie_word_embeddings and model.config.image_seq_length == IMAGE_TOKENS
+    assert not hasattr(model.config.text_config, "tf_legacy_loss")  # 4.x's generic keys are not carried over
     assert model.num_parameters() == sum(t.numel() for t in state_dict.values())
     input_ids, pixel_values = model_inputs()
     with torch.no_grad():

@@ -120,6 +120,20 @@ _RUNTIME_KEYS = {
     "architectures", "model_type", "torch_dtype", "dtype", "transformers_version", "use_bfloat16", "use_flash_attn",
     "tie_word_embeddings",
 }  # fmt: skip
+# Generic attributes that transformers 4.x wrote into every config.json (generation defaults, task heads, TF flags);
+# InternVL2's llm_config carries all of them. They say nothing about the network, and transformers 5 configs would
+# keep them as stray attributes, so they are left out.
+_LEGACY_GENERIC_KEYS = {
+    "add_cross_attention", "bad_words_ids", "begin_suppress_tokens", "chunk_size_feed_forward",
+    "cross_attention_hidden_size", "decoder_start_token_id", "diversity_penalty", "do_sample", "early_stopping",
+    "encoder_no_repeat_ngram_size", "exponential_decay_length_penalty", "finetuning_task", "forced_bos_token_id",
+    "forced_eos_token_id", "id2label", "is_decoder", "is_encoder_decoder", "label2id", "length_penalty", "max_length",
+    "min_length", "no_repeat_ngram_size", "num_beam_groups", "num_beams", "num_return_sequences", "output_attentions",
+    "output_hidden_states", "output_scores", "prefix", "problem_type", "pruned_heads", "remove_invalid_values",
+    "repetition_penalty", "return_dict", "return_dict_in_generate", "sep_token_id", "suppress_tokens",
+    "task_specific_params", "temperature", "tf_legacy_loss", "tie_encoder_decoder", "tokenizer_class", "top_k",
+    "top_p", "torchscript", "typical_p",
+}  # fmt: skip
 
 
 class CheckpointConversionError(ValueError):
@@ -395,7 +409,8 @@ def _text_config(llm: dict, source: str):
 
 
 def _native_kwargs(llm: dict) -> dict:
-    return {key: value for key, value in llm.items() if key not in _RUNTIME_KEYS} | {"tie_word_embeddings": False}
+    dropped = _RUNTIME_KEYS | _LEGACY_GENERIC_KEYS
+    return {key: value for key, value in llm.items() if key not in dropped} | {"tie_word_embeddings": False}
 
 
 def _qwen2_config(llm: dict, source: str) -> Qwen2Config:
