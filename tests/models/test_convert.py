@@ -82,6 +82,12 @@ LLM_CONFIGS = {
         "eos_token_id": 2, "attn_implementation": "eager", "tie_word_embeddings": False,
         "auto_map": {"AutoConfig": "configuration_internlm2.InternLM2Config"},
     },
+    "llama": {  # InternVL2-40B's Nous-Hermes-2-Yi-34B and InternVL2-76B's Hermes-2-Theta-Llama-3-70B
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": VOCAB, "hidden_size": 48,
+        "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 1,
+        "hidden_act": "silu", "max_position_embeddings": 256, "rms_norm_eps": 1e-5, "rope_theta": 5000000.0,
+        "rope_scaling": None, "attention_bias": False, "bos_token_id": 1, "eos_token_id": 5, "pad_token_id": 0,
+    },
     "phi3": {
         "architectures": ["Phi3ForCausalLM"], "model_type": "phi3", "vocab_size": VOCAB, "hidden_size": 48,
         "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 4,
@@ -100,7 +106,7 @@ LEGACY_CONFIG_KEYS = {
     "transformers_version": "4.37.2", "use_bfloat16": True,
 }  # fmt: skip
 LLM_CONFIGS = {name: LEGACY_CONFIG_KEYS | config for name, config in LLM_CONFIGS.items()}
-TEMPLATES = {"qwen2": "Hermes-2", "internlm2": "internlm2-chat", "phi3": "phi3-chat"}
+TEMPLATES = {"qwen2": "Hermes-2", "internlm2": "internlm2-chat", "phi3": "phi3-chat", "llama": "Hermes-2"}
 
 
 def original_config(llm: str, qk_norm: bool = False) -> dict:
@@ -174,12 +180,13 @@ def original_state_dict(config: dict, seed: int = 0) -> dict[str, torch.Tensor]:
                 p + "mlp.gate_up_proj.weight": rand(2 * ff, d),
             }
         else:
-            weights |= {p + "self_attn.q_proj.weight": rand(heads * head_dim, d), p + "self_attn.q_proj.bias": rand(d),
+            weights |= {p + "self_attn.q_proj.weight": rand(heads * head_dim, d),
                         p + "self_attn.k_proj.weight": rand(kv_heads * head_dim, d),
-                        p + "self_attn.k_proj.bias": rand(kv_heads * head_dim),
                         p + "self_attn.v_proj.weight": rand(kv_heads * head_dim, d),
-                        p + "self_attn.v_proj.bias": rand(kv_heads * head_dim),
                         p + "mlp.gate_proj.weight": rand(ff, d), p + "mlp.up_proj.weight": rand(ff, d)}  # fmt: skip
+            if arch == "Qwen2ForCausalLM":  # Qwen2 has q/k/v biases, Llama none
+                for name in ("q_proj", "k_proj", "v_proj"):
+                    weights[f"{p}self_attn.{name}.bias"] = rand(weights[f"{p}self_attn.{name}.weight"].shape[0])
     return weights
 
 
@@ -220,6 +227,7 @@ CASES = {  # id: (llm, weights format, InternViT-6B-style q/k norms, select_laye
     "qwen2": ("qwen2", "safetensors", False, -1),
     "internlm2": ("internlm2", "bin", True, -1),
     "phi3": ("phi3", "sharded", False, -1),
+    "llama": ("llama", "safetensors", True, -1),
     "qwen2-penultimate-vit-layer": ("qwen2", "bin", True, -2),
 }
 
@@ -235,7 +243,7 @@ def test_original_checkpoint_matches_reference(tmp_path, case):
     assert summary.dtype == "float32" and summary.has_processor
 
     model = InternVLForConditionalGeneration.from_pretrained(tmp_path / "out").eval()
-    assert model.config.text_config.model_type == {"qwen2": "qwen2", "internlm2": "llama", "phi3": "phi3"}[llm]
+    assert model.config.text_config.model_type == {"internlm2": "llama"}.get(llm, llm)
     assert not model.config.tie_word_embeddings and model.config.image_seq_length == IMAGE_TOKENS
     assert not hasattr(model.config.text_config, "tf_legacy_loss")  # 4.x's generic keys are not carried over
     assert model.num_parameters() == sum(t.numel() for t in state_dict.values())
@@ -396,6 +404,12 @@ def _hardlink(name: str, target: str) -> tarfile.TarInfo:
     return info
 
 
+def _device(name: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.CHRTYPE
+    return info
+
+
 @pytest.mark.parametrize(
     ("member", "message"),
     [
@@ -404,13 +418,14 @@ def _hardlink(name: str, target: str) -> tarfile.TarInfo:
         (tarfile.TarInfo("/tmp/occ_hf_absolute_x"), "absolute path"),
         (_symlink("ckpt/model.safetensors", "/etc/passwd"), "symbolic link"),
         (_hardlink("ckpt/model.safetensors", "../x"), "hard link"),
+        (_device("ckpt/model.safetensors"), "not a regular file"),
     ],
-    ids=["parent", "nested-parent", "absolute", "symlink", "hardlink"],
+    ids=["parent", "nested-parent", "absolute", "symlink", "hardlink", "device"],
 )
 def test_malicious_archive_is_refused_and_extracts_nothing(tmp_path, member, message):
     archive = tmp_path / "evil" / "ckpt.tar.gz"
     archive.parent.mkdir()
-    _tar_with(archive, member, b"" if member.issym() or member.islnk() else b"pwned")
+    _tar_with(archive, member, b"pwned" if member.isfile() else b"")
     with pytest.raises(UnsafeArchiveError, match=message):
         convert_checkpoint(archive, tmp_path / "out")
     assert not (tmp_path / "out").exists() and not (tmp_path / "x").exists() and not (tmp_path / "evil" / "x").exists()
