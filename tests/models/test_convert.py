@@ -495,3 +495,13 @@ def test_single_tile_source_warns_about_processor_tiling(tmp_path):
     (tmp_path / "src" / "config.json").write_text(json.dumps(config))
     with pytest.warns(UserWarning, match="crop_to_patches=False"):
         convert_checkpoint(tmp_path / "src", tmp_path / "out")
+
+
+def test_missing_weight_is_refused(tmp_path):
+    """The converted weights are loaded strictly: a weight missing from the source is an error, not a random init."""
+    config, state_dict = write_original(tmp_path / "src", "qwen2", "safetensors")
+    del state_dict["mlp1.3.bias"]
+    save_file(state_dict, tmp_path / "src" / "model.safetensors")
+    with pytest.raises(CheckpointConversionError, match=r"do not fit.*model\.multi_modal_projector\.linear_2\.bias"):
+        convert_checkpoint(tmp_path / "src", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
