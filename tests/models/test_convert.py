@@ -369,6 +369,7 @@ def test_native_checkpoint_round_trip(tmp_path):
         tar.add(tmp_path / "InternVL3-1B-hf", arcname=".")
     summary = convert_checkpoint(tmp_path / "InternVL3-1B-hf.tgz", tmp_path / "out")
     assert summary.source_format == "transformers" and summary.has_processor
+    assert summary.language_model == "Qwen2ForCausalLM" and summary.chat_template_source.startswith("the source")
     converted = InternVLForConditionalGeneration.from_pretrained(tmp_path / "out").eval()
     input_ids, pixel_values = model_inputs()
     with torch.no_grad():

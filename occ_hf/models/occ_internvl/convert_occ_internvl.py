@@ -822,7 +822,7 @@ def _convert_native(folder: Path, source_config: dict, output_dir: Path, config_
     return ConversionSummary(
         output_dir=str(output_dir),
         source_format="transformers",
-        language_model=type(model.model.language_model).__name__,
+        language_model=type(model.model.language_model).__name__.removesuffix("Model") + "ForCausalLM",
         num_parameters=model.num_parameters(),
         dtype=str(model.dtype).removeprefix("torch."),
         has_processor=has_processor,
