@@ -5,6 +5,10 @@ occ-hf demo                                   # the main job on its built-in def
 occ-hf synth-obman data/obman --n 64 --split test --seed 0
 occ-hf synth-obman data/obman --split test --ids_from ../shared/seed/obman_view_test_all.txt --num_proc 2
 occ-hf obman-summary data/obman --split test --on_unknown_class skip
+occ-hf build-dataset data/obman --config reflection,preference --out out/occ-obman-cot [--push_to_hub org/x]
+occ-hf seed import ../shared/seed/train_Q1_10140.head20.jsonl --obman_root data/obman --out out/sft1
+occ-hf seed export out/sft1 --out sft1.jsonl  # byte-identical to the imported file
+occ-hf init-tiny runs/tiny                    # a tiny random OccInternVL checkpoint, built offline
 occ-hf convert-checkpoint InternVL2-2B.tar.gz occ-internvl-2b --dtype bfloat16
 occ-hf env                                    # versions and optional extras, for bug reports
 ```
@@ -82,6 +86,24 @@ def _obman_summary(args) -> None:
     print(format_summary(summarize_split(split)))
 
 
+def _build_dataset(args) -> None:
+    from .data.build import BuildDatasetConfig, build_dataset
+
+    print(f"Wrote {build_dataset(_config_from(args, BuildDatasetConfig))}")
+
+
+def _seed_import(args) -> None:
+    from .data.seed_formats import SeedImportConfig, seed_import
+
+    print(f"Wrote {seed_import(_config_from(args, SeedImportConfig))}")
+
+
+def _seed_export(args) -> None:
+    from .data.seed_formats import SeedExportConfig, seed_export
+
+    print(f"Wrote {seed_export(_config_from(args, SeedExportConfig))}")
+
+
 def _convert_checkpoint(args) -> None:
     from .models.occ_internvl.convert_occ_internvl import ConvertCheckpointConfig, convert_checkpoint
 
@@ -101,6 +123,14 @@ def _demo(args) -> None:
     from .demo import DemoConfig, run_demo
 
     run_demo(_config_from(args, DemoConfig))
+
+
+def _init_tiny(args) -> None:
+    from .models.occ_internvl.tiny_occ_internvl import TinyOccInternVLConfig, init_tiny_checkpoint
+
+    config = _config_from(args, TinyOccInternVLConfig)
+    model, _ = init_tiny_checkpoint(config)
+    print(f"Wrote a {model.num_parameters():,}-parameter OccInternVL checkpoint to {config.output_dir}")
 
 
 def _env(args) -> None:
@@ -127,8 +157,11 @@ def make_parser() -> argparse.ArgumentParser:
     """The `occ-hf` parser with its subcommands."""
     from transformers import HfArgumentParser
 
+    from .data.build import BuildDatasetConfig
+    from .data.seed_formats import SeedExportConfig, SeedImportConfig
     from .demo import DemoConfig
     from .models.occ_internvl.convert_occ_internvl import ConvertCheckpointConfig
+    from .models.occ_internvl.tiny_occ_internvl import TinyOccInternVLConfig
     from .obman.synth import SynthObManConfig
 
     parser = argparse.ArgumentParser(prog="occ-hf", description="OCC-MLLM-CoT in the Hugging Face ecosystem.")
@@ -137,11 +170,25 @@ def make_parser() -> argparse.ArgumentParser:
         ("demo", DemoConfig, _demo, "Run the main job on its built-in default."),
         ("synth-obman", SynthObManConfig, _synth_obman, "Write an ObMan-format split of generated samples."),
         ("obman-summary", ObManSummaryConfig, _obman_summary, "Read an ObMan split and summarise it."),
+        ("build-dataset", BuildDatasetConfig, _build_dataset, "Build occ-obman-cot configs to parquet (+ Hub)."),
+        ("seed import", SeedImportConfig, _seed_import, "Turn a seed jsonl into a dataset folder."),
+        ("seed export", SeedExportConfig, _seed_export, "Write dataset rows back as a seed jsonl."),
+        ("init-tiny", TinyOccInternVLConfig, _init_tiny, "Write a tiny random OccInternVL checkpoint (tests, demo)."),
         ("convert-checkpoint", ConvertCheckpointConfig, _convert_checkpoint, "Convert an InternVL checkpoint."),
     )
+    groups = {}
     for name, config_class, handler, help_text in commands:
         positionals, options = _option_fields(config_class)
-        subparser = subparsers.add_parser(name, help=help_text, description=help_text, dataclass_types=[options])
+        parent = subparsers
+        if " " in name:  # "seed import": a subcommand of the group "seed"
+            group, name = name.split(" ", 1)
+            if group not in groups:
+                group_parser = subparsers.add_parser(group, help=f"{group} subcommands", dataclass_types=[])
+                groups[group] = group_parser.add_subparsers(
+                    dest=f"{group}_command", required=True, parser_class=HfArgumentParser
+                )
+            parent = groups[group]
+        subparser = parent.add_parser(name, help=help_text, description=help_text, dataclass_types=[options])
         for positional in positionals:
             subparser.add_argument(positional.name, help=positional.metadata.get("help"))
         subparser.set_defaults(handler=handler)

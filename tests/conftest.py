@@ -2,6 +2,8 @@ import pytest
 
 from occ_hf.obman import ObManSplit, generate_obman_split
 
+from .hub_server import hub_server  # noqa: F401 (a fixture, used by name)
+
 
 @pytest.fixture(scope="session")
 def synth_obman(tmp_path_factory):

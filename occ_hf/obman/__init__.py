@@ -12,10 +12,19 @@ for sample in ObManSplit("data/obman", "test", shapenet_root="data/obman/ShapeNe
 from .camera import OBMAN_INTRINSICS, Camera, obman_camera
 from .classes import CLASS_TO_SYNSET, OCC_CLASSES, SYNSET_TO_CLASS
 from .errors import ObManFormatError, UnsafePickleError
+from .ids import read_id_list
 from .reader import ObManSample, ObManSplit, UnknownClassError, read_segm
 from .safe_pickle import load_meta
 from .summary import format_summary, summarize_split
-from .synth import SHAPENET_DIRNAME, generate_obman_split, read_id_list
+
+
+def __getattr__(name: str):
+    # The generator needs torch and trimesh, which take seconds to import; reading ObMan needs neither.
+    if name in ("SHAPENET_DIRNAME", "generate_obman_split"):
+        from . import synth
+
+        return getattr(synth, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

@@ -50,6 +50,7 @@ from .safe_pickle import load_meta
 __all__ = [
     "HAND_SEGM_VALUES",
     "OBJECT_SEGM_VALUE",
+    "SYNTH_MARKER",
     "ObManSample",
     "ObManSplit",
     "UnknownClassError",
@@ -64,6 +65,9 @@ OBJECT_SEGM_VALUE = 100
 # (hassony2/obman_render `obman_render/texturing.py`); the loaders' `_get_segm` uses the same values.
 HAND_SEGM_VALUES = (21, 22, 23, 24)
 REQUIRED_META_KEYS = ("class_id", "sample_id", "affine_transform", "obj_scale")
+# Written at the root of every root that `occ-hf synth-obman` generated (how each split was made); its absence
+# marks real ObMan.
+SYNTH_MARKER = "occ_hf_synth.json"
 
 
 @dataclass
@@ -241,6 +245,16 @@ class ObManSplit(Sequence[ObManSample]):
         """Reads one sample by id; raises [`ObManFormatError`] (or [`UnknownClassError`]) naming the bad file."""
         return self._read(f"{int(sample_id):08d}")
 
+    @staticmethod
+    def class_name_of(meta: dict, meta_path: Path, on_unknown_class: str = "error") -> str | None:
+        """The OCC class of a meta dict; `None` for other synsets with `on_unknown_class="skip"`, else raises."""
+        class_id = str(meta["class_id"])
+        if class_id in SYNSET_TO_CLASS:
+            return SYNSET_TO_CLASS[class_id]
+        if on_unknown_class == "skip":
+            return None
+        raise UnknownClassError(meta_path, class_id)
+
     def _read(self, sample_id: str) -> ObManSample:
         meta_path = self.split_dir / "meta" / f"{sample_id}.pkl"
         meta = load_meta(meta_path)
@@ -248,8 +262,7 @@ class ObManSplit(Sequence[ObManSample]):
         if missing:
             raise ObManFormatError(f"{meta_path}: missing meta keys {missing} (is this an ObMan split?).")
         class_id = str(meta["class_id"])
-        if class_id not in SYNSET_TO_CLASS:
-            raise UnknownClassError(meta_path, class_id)
+        self.class_name_of(meta, meta_path, on_unknown_class="error")
 
         rgb_path = self.split_dir / "rgb" / f"{sample_id}.jpg"
         if not rgb_path.is_file():

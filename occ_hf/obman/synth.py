@@ -47,11 +47,11 @@ from ..rendering import rasterize, shade_lambert
 from .camera import BLENDER_TO_OPENCV, OBMAN_IMAGE_SIZE, OBMAN_INTRINSICS
 from .classes import CLASS_TO_SYNSET, OCC_CLASSES
 from .hand_occluder import make_hand_occluder
-from .reader import OBJECT_SEGM_VALUE
+from .reader import OBJECT_SEGM_VALUE, SYNTH_MARKER
 from .shapes import CLASS_DIAGONAL_METRES, make_object_mesh
 
 
-__all__ = ["SHAPENET_DIRNAME", "SynthObManConfig", "SynthSummary", "generate_obman_split", "read_id_list"]
+__all__ = ["SHAPENET_DIRNAME", "SYNTH_MARKER", "SynthObManConfig", "SynthSummary", "generate_obman_split"]
 
 SHAPENET_DIRNAME = "ShapeNetCore.v2"
 PALM_SEGM_VALUE, FINGERS_SEGM_VALUE = 22, 24  # rightHand, rightHandIndex1: ObMan's hands are right hands
@@ -130,68 +130,6 @@ class SynthSummary:
         }
 
 
-def read_id_list(path: str | os.PathLike) -> tuple[list[str], list[str | None]]:
-    """Reads sample ids (and classes where the file names them) from an id list or a seed file.
-
-    Accepted formats:
-        - text (`.txt`, the seed's `obman_view_test_all.txt`): the first whitespace-separated field of each line;
-        - the seed's jsonl (`train_*.jsonl`): `id` (or the stem of `image` for DPO pairs), and the class from
-          an answer `"The object is {class}."` when one of the id's rows has one;
-        - json: a list of `{"answer": id}` (the seed's unclear-id lists), a list of ids, or a `{id: ...}` mapping.
-
-    Returns:
-        `(ids, classes)`: 8-digit ids in file order without repeats, and each id's class or `None`.
-    """
-    path = Path(path)
-    text = path.read_text()
-    pairs: list[tuple[str, str | None]] = []
-    if path.suffix == ".jsonl":
-        for line_number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{line_number}: not valid JSON ({error}).") from None
-            if "id" in row:
-                sample_id = row["id"]
-            elif "image" in row:  # the seed's DPO pairs name only the image
-                sample_id = Path(row["image"]).stem
-            else:
-                raise ValueError(f"{path}:{line_number}: row has neither 'id' nor 'image' (is this a seed jsonl?).")
-            pairs.append((sample_id, _class_in_row(row)))
-    elif path.suffix == ".json":
-        data = json.loads(text)
-        entries = data.keys() if isinstance(data, dict) else data
-        for entry in entries:
-            pairs.append((entry["answer"] if isinstance(entry, dict) else entry, None))
-    else:
-        pairs = [(line.split()[0], None) for line in text.splitlines() if line.strip()]
-
-    # An id can come back on several rows (the seed's CoT file has a step-by-step row and a Q1 row per image):
-    # keep its first position and the first class any of its rows names.
-    class_of: dict[str, str | None] = {}
-    for raw_id, class_name in pairs:
-        try:
-            sample_id = f"{int(raw_id):08d}"
-        except (TypeError, ValueError):
-            raise ValueError(f"{path}: {raw_id!r} is not an ObMan sample id (expected digits).") from None
-        if class_of.get(sample_id) is None:
-            class_of[sample_id] = class_name
-    return list(class_of), list(class_of.values())
-
-
-def _class_in_row(row: dict) -> str | None:
-    """The class named by a seed row's answer ("The object is bottle."), or `None`."""
-    answers = [turn.get("value", "") for turn in row.get("conversations", []) if turn.get("from") == "gpt"]
-    answers += [row.get("chosen", "")]
-    for answer in answers:
-        for class_name in OCC_CLASSES:
-            if f"object is {class_name}." in answer:
-                return class_name
-    return None
-
-
 def generate_obman_split(
     root: str | os.PathLike,
     n: int = 64,
@@ -263,6 +201,7 @@ def generate_obman_split(
             results.extend(batch_result)
             bar.update(len(batch_result))
     bar.close()
+    _record_provenance(root, split, seed=seed, num_samples=len(ids), occlusion_range=(low, high))
     return SynthSummary(
         root=root,
         split=split,
@@ -271,6 +210,19 @@ def generate_obman_split(
         class_counts=dict(sorted(Counter(name for name, _ in results).items())),
         occlusion=[occlusion for _, occlusion in results],
     )
+
+
+def _record_provenance(root: Path, split: str, **settings) -> None:
+    """Adds this split's settings to the root's `occ_hf_synth.json`."""
+    from .. import __version__
+
+    marker = root / SYNTH_MARKER
+    provenance = (
+        json.loads(marker.read_text()) if marker.exists() else {"generator": "occ-hf synth-obman", "splits": {}}
+    )
+    provenance["version"] = __version__
+    provenance["splits"][split] = settings
+    marker.write_text(json.dumps(provenance, indent=2, sort_keys=True) + "\n")
 
 
 @dataclass

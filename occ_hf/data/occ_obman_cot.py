@@ -1,0 +1,344 @@
+"""The `occ-obman-cot` dataset builder: raw ObMan (plus 3D views) to chain-of-thought, preference and test rows.
+
+`import occ_hf` registers this module with `datasets` as the packaged module `occ-obman-cot` (datasets 5 has no
+dataset scripts), so:
+
+```python
+import occ_hf
+from datasets import load_dataset
+
+ds = load_dataset("occ-obman-cot", "reflection", data_dir="/data/obman", prompt_style="code")
+ds = load_dataset("occ-obman-cot", "test", data_dir="/data/obman", views_dir="/data/views", split="test")
+ds = load_dataset("occ-obman-cot", "preference", data_dir="/data/obman", streaming=True)
+```
+
+`data_dir` is the ObMan root (`train/`, `val/`, `test/`); each split found there becomes a dataset split.
+Configs and their columns (every config also has `id`, `label` (ClassLabel of the 8 classes), `occlusion`, `clear`):
+
+| config        | rows                                                                | columns              |
+|---------------|---------------------------------------------------------------------|----------------------|
+| `description` | stage 1: the class question (`paper`: round/thin/long, then class)  | `images`, `messages` |
+| `reflection`  | stage 2: stage 1, then the clarity question                         | `images`, `messages` |
+| `decision`    | stage 3: the class question on the 3D view                          | `images`, `messages` |
+| `cot`         | `code`: the seed's step-by-step Q0; `paper`: the figure's chain     | `images`, `messages` |
+| `preference`  | MPO pairs on the clarity question, Yes/No balanced as the seed does | `images`, `prompt`,  |
+|               |                                                                     | `chosen`, `rejected` |
+| `test`        | what evaluation reads                                               | `image`, `view`      |
+
+`messages`, `prompt`, `chosen` and `rejected` are TRL's conversational format with structured image parts, so
+`SFTTrainer` and `DPOTrainer` take the rows unchanged. Images are stored as bytes (read and decoded once here, so a
+corrupt file is caught at build time) and the built dataset needs no ObMan folder afterwards.
+
+Generation streams sample by sample and shards the id list, so `num_proc` splits the work across processes; the
+same inputs give the same rows and the same fingerprint.
+"""
+
+import io
+import logging
+import random
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+from PIL import Image, UnidentifiedImageError
+
+from occ_hf.cot import (
+    ClarityLabeler,
+    cot_messages,
+    decision_messages,
+    description_messages,
+    get_prompt_style,
+    preference_pair,
+    reflection_messages,
+)
+from occ_hf.cot.clarity import SEED_UNCLEAR_IDS
+from occ_hf.data import OBMAN_SPLITS
+from occ_hf.obman import OCC_CLASSES, ObManFormatError, ObManSplit, load_meta, read_id_list
+from occ_hf.obman.reader import SYNTH_MARKER
+
+
+logger = logging.getLogger(__name__)
+
+_CITATION = """\
+@article{wang2025occmllmcot,
+  title   = {OCC-MLLM-CoT: Self-Correction Enhanced Occlusion Recognition with Large Language Models via 3D-Aware
+             Supervision, Chain-of-Thoughts Guidance},
+  author  = {Wang, Chaoyi and others},
+  journal = {arXiv preprint arXiv:2504.04781},
+  year    = {2025}
+}
+@inproceedings{hasson19_obman,
+  title     = {Learning joint reconstruction of hands and manipulated objects},
+  author    = {Hasson, Yana and Varol, G{\\"u}l and Tzionas, Dimitris and Kalevatykh, Igor and Black, Michael J.
+               and Laptev, Ivan and Schmid, Cordelia},
+  booktitle = {CVPR},
+  year      = {2019}
+}
+"""
+_DESCRIPTION = "Occluded-object recognition on ObMan with 3D views and a staged chain of thought (OCC-MLLM-CoT)."
+_HOMEPAGE = "https://github.com/chaoyiwang09/OCC-MLLM"
+CONFIG_NAMES = ("description", "reflection", "decision", "cot", "preference", "test")
+SEED_VIEW_NAME = "{id}_0_obman_{split}_rgb_{id}.jpg.png"
+_SHARD_SIZE = 256
+
+
+@dataclass
+class OccObManCotConfig(datasets.BuilderConfig):
+    r"""
+    A config of `occ-obman-cot`; `name` is one of `description`, `reflection`, `decision`, `cot`, `preference`, `test`.
+    Pass any field to `load_dataset` as a keyword.
+
+    Parameters:
+        prompt_style (`str`, *optional*, defaults to `"code"`):
+            `code` (the seed's released strings, byte for byte) or `paper` (the paper figure's questions).
+        unclear_ids (`str`, *optional*):
+            Clarity from a list of ids the stage-1 model got wrong, in the seed's format; `"seed"` is the seed's own
+            list (train split). Default: the seed's list for the train split of a real ObMan root, otherwise the
+            occlusion threshold.
+        predictions (`str`, *optional*):
+            Clarity from a stage-1 predictions file (`{id: answer}`): clear where the answer is right.
+        occlusion_threshold (`float`, *optional*, defaults to `0.5`):
+            Clarity from occlusion: clear where less than this share of the object is hidden.
+        ids_file (`str`, *optional*):
+            Keep only the ids of this file (a seed jsonl, a text id list, a json id list), e.g. the seed's 10K subset.
+        max_samples (`int`, *optional*):
+            Keep only the first `max_samples` ids of each split (after `ids_file`).
+        min_occlusion (`float`, *optional*, defaults to `0.0`), max_occlusion (`float`, *optional*, defaults to `1.0`):
+            Keep samples whose occlusion lies in `[min_occlusion, max_occlusion]`.
+        views_dir (`str`, *optional*):
+            Folder of 3D views named as the seed names them (`view_name`); `decision` needs it, `test` uses it.
+        view_name (`str`, *optional*, defaults to `"{id}_0_obman_{split}_rgb_{id}.jpg.png"`):
+            File name of a view; `{id}` and `{split}` are filled in.
+        on_missing_view (`str`, *optional*):
+            `error`, `skip` (counted and logged) or `keep` (the row keeps `view=None`; `test` only). Defaults to
+            `keep` for `test` and `error` for `decision`.
+        on_unknown_class (`str`, *optional*, defaults to `"skip"`):
+            `error` or `skip` (counted and logged) for ObMan's mugs and other non-OCC synsets.
+        on_bad_sample (`str`, *optional*, defaults to `"error"`):
+            `error` or `skip` (counted and logged) for a missing, truncated or corrupt file.
+        seed (`int`, *optional*, defaults to `0`):
+            Seed of the preference down-sampling.
+    """
+
+    prompt_style: str = "code"
+    unclear_ids: str | None = None
+    predictions: str | None = None
+    occlusion_threshold: float = 0.5
+    ids_file: str | None = None
+    max_samples: int | None = None
+    min_occlusion: float = 0.0
+    max_occlusion: float = 1.0
+    views_dir: str | None = None
+    view_name: str = SEED_VIEW_NAME
+    on_missing_view: str | None = None
+    on_unknown_class: str = "skip"
+    on_bad_sample: str = "error"
+    seed: int = 0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.name not in CONFIG_NAMES:
+            raise ValueError(f"Unknown config {self.name!r}; expected one of {list(CONFIG_NAMES)}.")
+        get_prompt_style(self.prompt_style)
+        if self.on_missing_view is None:
+            self.on_missing_view = "keep" if self.name == "test" else "error"
+        allowed = ("error", "skip", "keep") if self.name == "test" else ("error", "skip")
+        if self.on_missing_view not in allowed:
+            raise ValueError(
+                f"on_missing_view for {self.name!r} must be one of {allowed}, got {self.on_missing_view!r}."
+            )
+        if not 0.0 <= self.min_occlusion <= self.max_occlusion <= 1.0:
+            raise ValueError(
+                f"Need 0 <= min_occlusion <= max_occlusion <= 1, got {self.min_occlusion}, {self.max_occlusion}."
+            )
+
+
+def _features(config_name: str) -> datasets.Features:
+    content = datasets.List({"type": datasets.Value("string"), "text": datasets.Value("string")})
+    turns = datasets.List({"role": datasets.Value("string"), "content": content})
+    metadata = {
+        "id": datasets.Value("string"),
+        "label": datasets.ClassLabel(names=list(OCC_CLASSES)),
+        "occlusion": datasets.Value("float32"),
+        "clear": datasets.Value("bool"),
+    }
+    if config_name == "test":
+        columns = {"image": datasets.Image(), "view": datasets.Image()}
+    elif config_name == "preference":
+        columns = {"images": datasets.List(datasets.Image()), "prompt": turns, "chosen": turns, "rejected": turns}
+    else:
+        columns = {"images": datasets.List(datasets.Image()), "messages": turns}
+    return datasets.Features({**columns, **metadata})
+
+
+class OccObManCot(datasets.GeneratorBasedBuilder):
+    """Builds `occ-obman-cot` rows from an ObMan root (`data_dir`)."""
+
+    BUILDER_CONFIG_CLASS = OccObManCotConfig
+    BUILDER_CONFIGS = [OccObManCotConfig(name=name) for name in CONFIG_NAMES]
+    DEFAULT_CONFIG_NAME = "reflection"
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description=_DESCRIPTION,
+            features=_features(self.config.name),
+            homepage=_HOMEPAGE,
+            citation=_CITATION,
+        )
+
+    def _split_generators(self, dl_manager):
+        root = self.config.data_dir
+        if not root:
+            raise ValueError("occ-obman-cot builds from raw ObMan: pass data_dir=<ObMan root holding train/, test/>.")
+        root = Path(root)
+        keep_ids = set(read_id_list(self.config.ids_file)[0]) if self.config.ids_file else None
+        generators = []
+        for folder, split in OBMAN_SPLITS.items():
+            if not (root / folder / "meta").is_dir():
+                continue
+            ids = ObManSplit(root, folder).ids
+            if keep_ids is not None:
+                ids = [i for i in ids if i in keep_ids]
+            if self.config.max_samples is not None:
+                ids = ids[: self.config.max_samples]
+            clarity = self._clarity_labeler(root, folder)
+            if self.config.name == "preference":
+                ids = self._balanced_ids(root, folder, ids, clarity)
+            shards = [ids[i : i + _SHARD_SIZE] for i in range(0, len(ids), _SHARD_SIZE)]
+            generators.append(
+                datasets.SplitGenerator(
+                    name=split,
+                    gen_kwargs={"root": str(root), "split": folder, "shards": shards, "clarity": clarity},
+                )
+            )
+        if not generators:
+            raise ValueError(f"{root}: no ObMan split found (expected {root}/train/meta, {root}/test/meta, ...).")
+        return generators
+
+    def _clarity_labeler(self, root: Path, split: str) -> ClarityLabeler:
+        config = self.config
+        if config.unclear_ids is not None:
+            path = SEED_UNCLEAR_IDS if config.unclear_ids == "seed" else config.unclear_ids
+            return ClarityLabeler.from_unclear_ids(path)
+        if config.predictions is not None:
+            return ClarityLabeler.from_predictions(config.predictions)
+        if split == "train" and not (root / SYNTH_MARKER).exists():
+            # A real ObMan train split: the seed's own labels (ids the stage-1 model got wrong).
+            return ClarityLabeler.from_unclear_ids(SEED_UNCLEAR_IDS)
+        return ClarityLabeler.from_occlusion(config.occlusion_threshold)
+
+    def _balanced_ids(self, root: Path, split: str, ids: list[str], clarity: ClarityLabeler) -> list[str]:
+        """Ids of a Yes/No-balanced subset: the larger side down-sampled at random to the smaller's size.
+
+        Reads only the meta files (class and the writer's visibility ratio), to label every id before generation.
+        """
+        by_answer: dict[bool, list[str]] = {True: [], False: []}
+        skipped: Counter[str] = Counter()
+        for sample_id in ids:
+            meta_path = root / split / "meta" / f"{sample_id}.pkl"
+            try:
+                meta = load_meta(meta_path)
+            except ObManFormatError:
+                if self.config.on_bad_sample == "error":
+                    raise
+                skipped["bad file"] += 1
+                continue
+            label = ObManSplit.class_name_of(meta, meta_path, on_unknown_class=self.config.on_unknown_class)
+            if label is None:
+                skipped["unknown class"] += 1
+                continue
+            visibility = meta.get("obj_visibility_ratio")
+            occlusion = None if visibility is None else 1.0 - float(visibility)
+            if occlusion is not None and not self.config.min_occlusion <= occlusion <= self.config.max_occlusion:
+                continue
+            by_answer[clarity.is_clear(sample_id, label, occlusion)].append(sample_id)
+        if skipped:
+            logger.warning("Preference balancing of %s/%s skipped %s", root, split, dict(skipped))
+        size = min(len(by_answer[True]), len(by_answer[False]))
+        rng = random.Random(f"{self.config.seed}/{split}")
+        kept = set(by_answer[True] if len(by_answer[True]) == size else rng.sample(by_answer[True], size))
+        kept |= set(by_answer[False] if len(by_answer[False]) == size else rng.sample(by_answer[False], size))
+        logger.info(
+            "Preference pairs for %s: %d Yes and %d No kept of %d/%d", split, size, size, *map(len, by_answer.values())
+        )
+        return [i for i in ids if i in kept]
+
+    def _generate_examples(self, root: str, split: str, shards: list[list[str]], clarity: ClarityLabeler):
+        config = self.config
+        style = get_prompt_style(config.prompt_style)
+        # Only the configs that show the 3D view look it up; the others ignore views_dir.
+        views_dir = Path(config.views_dir) if config.views_dir and config.name in ("test", "decision") else None
+        if config.name == "decision" and views_dir is None:
+            raise ValueError("The decision config asks the class question on 3D views: pass views_dir=<folder>.")
+        if views_dir is None and config.name == "test":
+            logger.warning("occ-obman-cot test/%s: no views_dir given, so every row has view=None.", split)
+        skipped: Counter[str] = Counter()
+        for shard in shards:
+            obman = ObManSplit(
+                root, split, ids=shard, on_unknown_class=config.on_unknown_class, on_bad_sample=config.on_bad_sample
+            )
+            for sample in obman:
+                occlusion = sample.occlusion
+                if occlusion is not None and not config.min_occlusion <= occlusion <= config.max_occlusion:
+                    continue
+                try:
+                    image = _image_file(sample.rgb_path)
+                except ObManFormatError:
+                    if config.on_bad_sample == "error":
+                        raise
+                    skipped["bad file"] += 1
+                    continue
+                view = None
+                if views_dir is not None:
+                    view_path = views_dir / config.view_name.format(id=sample.sample_id, split=split)
+                    if view_path.is_file():
+                        view = _image_file(view_path)
+                    elif config.on_missing_view == "error":
+                        raise FileNotFoundError(
+                            f"{view_path}: 3D view of sample {sample.sample_id} not found; render or fetch it "
+                            "(occ-hf views), or pass on_missing_view='skip'."
+                        )
+                    elif config.on_missing_view == "skip":
+                        skipped["missing view"] += 1
+                        continue
+                clear = clarity.is_clear(sample.sample_id, sample.class_name, occlusion)
+                metadata = {
+                    "id": sample.sample_id,
+                    "label": sample.class_name,
+                    "occlusion": occlusion,
+                    "clear": clear,
+                }
+                yield sample.sample_id, {**_row(config.name, style, sample.class_name, clear, image, view), **metadata}
+            for reason, count in obman.skipped.items():
+                skipped[reason] += count
+        if skipped:
+            # Counted per generation job (one per process with num_proc); nothing is dropped silently.
+            logger.warning("occ-obman-cot %s/%s: skipped or incomplete rows %s", config.name, split, dict(skipped))
+
+
+def _row(config_name: str, style, class_name: str, clear: bool, image: dict, view: dict | None) -> dict:
+    if config_name == "test":
+        return {"image": image, "view": view}
+    if config_name == "preference":
+        return {"images": [image], **preference_pair(style, clear)}
+    if config_name == "description":
+        return {"images": [image], "messages": description_messages(style, class_name)}
+    if config_name == "reflection":
+        return {"images": [image], "messages": reflection_messages(style, class_name, clear)}
+    if config_name == "decision":
+        return {"images": [view], "messages": decision_messages(style, class_name)}
+    return {"images": [image], "messages": cot_messages(style, class_name, clear)}
+
+
+def _image_file(path: Path) -> dict:
+    """Reads an image file and decodes it fully once, so a corrupt or truncated file fails here, named."""
+    data = path.read_bytes()
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise ObManFormatError(
+            f"{path}: corrupt or truncated image ({error}); re-download or re-render it."
+        ) from error
+    return {"path": path.name, "bytes": data}

@@ -1,0 +1,110 @@
+"""`OccInternVLConfig`: transformers' `InternVLConfig` plus what OCC-MLLM-CoT adds (classes, prompts, policy).
+
+This file is copied next to every saved checkpoint (`auto_map`), so it imports only transformers.
+
+```python
+from occ_hf.models.occ_internvl import OccInternVLConfig
+
+config = OccInternVLConfig(prompt_style="paper", decision_policy="joint")
+config.prompts["paper"]["reflect"]   # "Is it clear to identify the object in the hand?"
+```
+"""
+
+from huggingface_hub.dataclasses import strict
+from transformers import InternVLConfig
+
+
+# Kept here rather than imported from occ_hf.obman so that remote code (trust_remote_code) needs no occ-hf.
+OCC_CLASS_NAMES = ("jar", "bottle", "cellphone", "bowl", "knife", "camera", "can", "remote")
+DECISION_POLICIES = ("staged", "joint")
+PROMPT_KEYS = (
+    "describe",
+    "class_in_describe",
+    "reflect",
+    "reflect_at_inference",
+    "decide",
+    "decide_in_conversation",
+    "joint",
+    "answer_template",
+    "yes",
+    "no",
+)
+
+
+def _default_prompts() -> dict:
+    # The tables live in occ_hf.cot.prompts (one source for the dataset and the model); a saved config.json carries
+    # them, so this import only runs when a config is built from scratch, where occ-hf is installed.
+    try:
+        from occ_hf.cot.prompts import PROMPT_STYLES
+    except ImportError as error:
+        raise ValueError(
+            "OccInternVLConfig needs `prompts` (a dict of prompt styles): pass it, load a saved config.json that has "
+            "it, or install occ-hf, which provides the defaults."
+        ) from error
+    return {name: style.to_dict() for name, style in PROMPT_STYLES.items()}
+
+
+@strict
+class OccInternVLConfig(InternVLConfig):
+    r"""
+    Configuration of an [`OccInternVLForConditionalGeneration`]: an [`InternVLConfig`] with the fields below.
+    The InternVL fields keep their meaning, except `tie_word_embeddings`, which defaults to `False` here since the
+    InternVL2 checkpoints of OCC-MLLM-CoT have an untied LM head.
+
+    Parameters:
+        class_names (`list[str]`, *optional*, defaults to the 8 OCC-MLLM-CoT classes):
+            Names the model answers with; `recognize` parses answers against them.
+        prompt_style (`str`, *optional*, defaults to `"code"`):
+            Which table of `prompts` `recognize` uses: `"code"` (the seed's strings) or `"paper"` (the figure's).
+        prompts (`dict`, *optional*, defaults to occ-hf's `code` and `paper` tables):
+            Prompt style name -> table with the keys `describe`, `class_in_describe`, `reflect`,
+            `reflect_at_inference`, `decide`, `decide_in_conversation`, `joint`, `answer_template`, `yes`, `no`
+            (see `occ_hf.cot.prompts.PromptStyle`). Stored in config.json so remote code needs no occ-hf.
+        decision_policy (`str`, *optional*, defaults to `"staged"`):
+            `"staged"`: describe, reflect, and re-ask on the 3D view when unclear (the seed); `"joint"`: one prompt
+            with the RGB image and the 3D view, then reflect.
+        max_new_tokens (`int`, *optional*, defaults to `16`):
+            Tokens generated per stage by `recognize`.
+
+    Example:
+
+    ```python
+    >>> config = OccInternVLConfig(text_config={"model_type": "qwen2", "hidden_size": 64}, prompt_style="paper")
+    >>> config.model_type
+    'occ_internvl'
+    ```
+    """
+
+    model_type = "occ_internvl"
+
+    class_names: list[str] | tuple[str, ...] | None = None
+    prompt_style: str = "code"
+    prompts: dict | None = None
+    decision_policy: str = "staged"
+    max_new_tokens: int = 16
+    tie_word_embeddings: bool = False
+
+    def __post_init__(self, **kwargs):
+        self.class_names = list(self.class_names if self.class_names is not None else OCC_CLASS_NAMES)
+        if self.prompts is None:
+            self.prompts = _default_prompts()
+        super().__post_init__(**kwargs)
+
+    def validate_occ_fields(self):
+        """Checks the OCC fields (a `validate_*` method: `@strict` runs it after `__init__`)."""
+        if self.prompt_style not in self.prompts:
+            raise ValueError(
+                f"prompt_style {self.prompt_style!r} is not in config.prompts ({sorted(self.prompts)}): pick one of "
+                "those or add its table."
+            )
+        for name, table in self.prompts.items():
+            missing = [key for key in PROMPT_KEYS if key not in table]
+            if missing:
+                raise ValueError(f"config.prompts[{name!r}] lacks {missing}: see occ_hf.cot.prompts.PromptStyle.")
+        if self.decision_policy not in DECISION_POLICIES:
+            raise ValueError(f"decision_policy {self.decision_policy!r} is unknown: use one of {DECISION_POLICIES}.")
+        if len(set(self.class_names)) != len(self.class_names) or not self.class_names:
+            raise ValueError(f"class_names must be distinct and non-empty, got {self.class_names}.")
+
+
+__all__ = ["OccInternVLConfig"]

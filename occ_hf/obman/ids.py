@@ -1,0 +1,78 @@
+"""Sample-id lists in the formats the seed and ObMan users keep them in.
+
+```python
+ids, classes = read_id_list("../shared/seed/obman_view_test_all.txt")      # 6,227 ids, classes None
+ids, classes = read_id_list("../shared/seed/train_Q1_10140.head20.jsonl")  # ids and their classes
+```
+"""
+
+import json
+import os
+from pathlib import Path
+
+from .classes import OCC_CLASSES
+
+
+__all__ = ["read_id_list"]
+
+
+def read_id_list(path: str | os.PathLike) -> tuple[list[str], list[str | None]]:
+    """Reads sample ids (and classes where the file names them) from an id list or a seed file.
+
+    Accepted formats:
+        - text (`.txt`, the seed's `obman_view_test_all.txt`): the first whitespace-separated field of each line;
+        - the seed's jsonl (`train_*.jsonl`): `id` (or the stem of `image` for DPO pairs), and the class from
+          an answer `"The object is {class}."` when one of the id's rows has one;
+        - json: a list of `{"answer": id}` (the seed's unclear-id lists), a list of ids, or a `{id: ...}` mapping.
+
+    Returns:
+        `(ids, classes)`: 8-digit ids in file order without repeats, and each id's class or `None`.
+    """
+    path = Path(path)
+    text = path.read_text()
+    pairs: list[tuple[str, str | None]] = []
+    if path.suffix == ".jsonl":
+        for line_number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{line_number}: not valid JSON ({error}).") from None
+            if "id" in row:
+                sample_id = row["id"]
+            elif "image" in row:  # the seed's DPO pairs name only the image
+                sample_id = Path(row["image"]).stem
+            else:
+                raise ValueError(f"{path}:{line_number}: row has neither 'id' nor 'image' (is this a seed jsonl?).")
+            pairs.append((sample_id, _class_in_row(row)))
+    elif path.suffix == ".json":
+        data = json.loads(text)
+        entries = data.keys() if isinstance(data, dict) else data
+        for entry in entries:
+            pairs.append((entry["answer"] if isinstance(entry, dict) else entry, None))
+    else:
+        pairs = [(line.split()[0], None) for line in text.splitlines() if line.strip()]
+
+    # An id can come back on several rows (the seed's CoT file has a step-by-step row and a Q1 row per image):
+    # keep its first position and the first class any of its rows names.
+    class_of: dict[str, str | None] = {}
+    for raw_id, class_name in pairs:
+        try:
+            sample_id = f"{int(raw_id):08d}"
+        except (TypeError, ValueError):
+            raise ValueError(f"{path}: {raw_id!r} is not an ObMan sample id (expected digits).") from None
+        if class_of.get(sample_id) is None:
+            class_of[sample_id] = class_name
+    return list(class_of), list(class_of.values())
+
+
+def _class_in_row(row: dict) -> str | None:
+    """The class named by a seed row's answer ("The object is bottle."), or `None`."""
+    answers = [turn.get("value", "") for turn in row.get("conversations", []) if turn.get("from") == "gpt"]
+    answers += [row.get("chosen", "")]
+    for answer in answers:
+        for class_name in OCC_CLASSES:
+            if f"object is {class_name}." in answer:
+                return class_name
+    return None

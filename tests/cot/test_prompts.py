@@ -1,0 +1,41 @@
+import json
+
+import pytest
+
+from occ_hf.cot.prompts import COT_ANSWER, COT_QUESTION, get_prompt_style, parse_clarity
+
+from ..testing_utils import seed_file
+
+
+def _turns(name):
+    lines = seed_file(name).read_text().splitlines()
+    return [json.loads(line)["conversations"] for line in lines]
+
+
+def test_code_style_is_byte_identical_to_the_seed():
+    style = get_prompt_style("code")
+    humans = {turn["value"] for conversation in _turns("train_Q1_Q6_10140.head40.jsonl") for turn in conversation}
+    assert style.describe[0] in humans and style.reflect in humans
+    answers = {turn["value"] for c in _turns("train_Q1_10140.head20.jsonl") for turn in c if turn["from"] == "gpt"}
+    assert answers <= {
+        style.answer(name) for name in ("jar", "bottle", "cellphone", "bowl", "knife", "camera", "can", "remote")
+    }
+    dpo = [
+        json.loads(line) for line in seed_file("train_Q1_Q6_balanced_dpo_10140.head40.jsonl").read_text().splitlines()
+    ]
+    assert {row["question"] for row in dpo} == {style.reflect_at_inference}
+    assert {row["chosen"] for row in dpo} == {style.yes, style.no}
+    cot = [t for c in _turns("train_Q1_Q6_Q0_4_balanced_10140.head20.jsonl") for t in c if t["value"] == COT_QUESTION]
+    assert cot and COT_ANSWER in {
+        t["value"] for c in _turns("train_Q1_Q6_Q0_4_balanced_10140.head20.jsonl") for t in c
+    }
+
+
+def test_parsing():
+    code, paper = get_prompt_style("code"), get_prompt_style("paper")
+    assert code.parse_class("The object is can.", ["can", "jar"]) == "can"
+    assert code.parse_class("The object is Can.", ["can"]) is None  # case-sensitive, as the seed's metric
+    assert paper.parse_class(paper.answer("bowl"), ["bowl"]) == "bowl"
+    assert [parse_clarity(t) for t in ("Yes.", " no", "No.\n", "maybe")] == [True, False, False, None]
+    with pytest.raises(ValueError, match="Unknown prompt style"):
+        get_prompt_style("haiku")

@@ -1,0 +1,87 @@
+import filecmp
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from datasets import load_dataset
+
+import occ_hf  # noqa: F401
+from occ_hf.cli import main
+from occ_hf.data.export import export_dataset
+from occ_hf.obman import generate_obman_split, read_id_list
+
+from ..testing_utils import seed_file
+
+
+def test_exported_parquet_loads_without_occ_hf(obman_root, views_dir, tmp_path):
+    dataset_dicts = {
+        name: load_dataset(
+            "occ-obman-cot", name, data_dir=str(obman_root), views_dir=str(views_dir), cache_dir=str(tmp_path / "c")
+        )
+        for name in ("reflection", "preference", "test")
+    }
+    out = export_dataset(dataset_dicts, tmp_path / "occ-obman-cot", repo_id="org/occ-obman-cot")
+    card = (out / "README.md").read_text()
+    assert "config_name: reflection" in card and "config_name: test" in card and "hasson19_obman" in card
+    # Images are embedded as bytes, not paths to files that would not travel.
+    table = pq.read_table(next((out / "test").glob("test-*.parquet")))
+    assert all(cell["bytes"] for cell in table.column("image").to_pylist())
+
+    code = (
+        "import sys, datasets\n"
+        f"ds = datasets.load_dataset({str(out)!r}, 'preference', split='train', cache_dir={str(tmp_path / 'p')!r})\n"
+        "assert 'occ_hf' not in sys.modules\n"
+        "print(ds.num_rows, ds.features['label'].names[0], ds[0]['images'][0].size)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert result.stdout.split() == [str(dataset_dicts["preference"]["train"].num_rows), "jar", "(256,", "256)"]
+
+
+def test_build_dataset_cli(obman_root, tmp_path, capsys):
+    out = tmp_path / "built"
+    main(["build-dataset", str(obman_root), "--config", "description,cot", "--out", str(out), "--max_samples", "4"])
+    assert f"Wrote {out}" in capsys.readouterr().out
+    assert sorted(p.name for p in (out / "description").iterdir()) == [
+        "test-00000-of-00001.parquet",
+        "train-00000-of-00001.parquet",
+    ]
+    with pytest.raises(ValueError, match="Unknown configs"):
+        main(["build-dataset", str(obman_root), "--config", "nonsense", "--out", str(out)])
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "train_Q1_10140.head20.jsonl",
+        "train_Q1_Q6_10140.head40.jsonl",
+        "train_Q1_Q6_Q0_4_balanced_10140.head20.jsonl",
+        "train_Q1_Q6_balanced_dpo_10140.head40.jsonl",
+    ],
+)
+def test_seed_round_trip_is_byte_identical(name, tmp_path):
+    path = seed_file(name)
+    ids, classes = read_id_list(path)
+    generate_obman_split(tmp_path / "obman", split="train", ids=ids, classes=classes, progress=False)
+    main(["seed", "import", str(path), "--obman_root", str(tmp_path / "obman"), "--out", str(tmp_path / "ds")])
+    main(["seed", "export", str(tmp_path / "ds"), "--out", str(tmp_path / "back.jsonl")])
+    assert filecmp.cmp(path, tmp_path / "back.jsonl", shallow=False)
+
+
+def test_seed_import_names_a_missing_image(tmp_path):
+    path = seed_file("train_Q1_10140.head20.jsonl")
+    ids, classes = read_id_list(path)
+    generate_obman_split(tmp_path / "obman", split="train", ids=ids[:-1], classes=classes[:-1], progress=False)
+    with pytest.raises(Exception, match=rf"{path.name}:20: .*{ids[-1]}\.pkl"):
+        main(["seed", "import", str(path), "--obman_root", str(tmp_path / "obman"), "--out", str(tmp_path / "ds")])
+
+
+def test_dataset_script(obman_root, tmp_path):
+    script = Path(__file__).resolve().parents[2] / "dataset_scripts" / "build_occ_obman_cot.py"
+    out = tmp_path / "from-script"
+    command = [sys.executable, str(script), "--obman_root", str(obman_root), "--config", "description"]
+    command += ["--out", str(out), "--max_samples", "3", "--cache_dir", str(tmp_path / "cache")]
+    subprocess.run(command, check=True, capture_output=True)
+    rows = load_dataset(str(out), "description", split="train", cache_dir=str(tmp_path / "load"))
+    assert rows["id"] == ["00000000", "00000001", "00000002"]

@@ -1,0 +1,61 @@
+import json
+
+from transformers import AutoProcessor, AutoTokenizer
+
+from occ_hf.cli import main
+from occ_hf.cot.prompts import PROMPT_STYLES
+from occ_hf.obman import OCC_CLASSES
+
+
+def test_tokenizer_round_trips_every_prompt_and_answer(tiny_dir):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
+    for style in PROMPT_STYLES.values():
+        texts = [*style.describe, style.reflect, style.decide, style.joint, style.yes, style.no]
+        texts += [style.answer(name) for name in OCC_CLASSES]
+        for text in texts:
+            ids = tokenizer(text.replace("<image>", ""), add_special_tokens=False)["input_ids"]
+            assert tokenizer.decode(ids) == text.replace("<image>", "")
+            assert len(ids) <= 2 * len(text.split()) + 1, (text, len(ids))  # trained on these strings: merged words
+    answer_lengths = [len(tokenizer(style.answer(name))["input_ids"]) for name in OCC_CLASSES]
+    assert max(answer_lengths) <= 6, answer_lengths
+    assert tokenizer.context_image_token == "<IMG_CONTEXT>" and tokenizer.start_image_token == "<img>"
+
+
+def test_chat_template_stage_parts_and_generation_markers(tiny_dir, images_and_views):
+    processor = AutoProcessor.from_pretrained(tiny_dir)
+    image = images_and_views[0][0]
+    by_text = [
+        {"role": "user", "content": [{"type": "text", "text": "What's the object in the hand?\n"}, {"type": "image"}]}
+    ]
+    by_stage = [{"role": "user", "content": [{"type": "stage", "stage": "describe"}, {"type": "image"}]}]
+    rendered = processor.apply_chat_template(by_text, add_generation_prompt=True, tokenize=False)
+    assert (
+        rendered
+        == "<|im_start|>user\nWhat's the object in the hand?\n<IMG_CONTEXT><|im_end|>\n<|im_start|>assistant\n"
+    )
+    assert processor.apply_chat_template(by_stage, add_generation_prompt=True, tokenize=False) == rendered
+    paper = processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "stage", "stage": "describe", "index": 1}]}], prompt_style="paper"
+    )
+    assert "Is the object in the hand thin?" in paper
+    conversation = [
+        {"role": "user", "content": [{"type": "stage", "stage": "describe"}, {"type": "image", "image": image}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "The object is jar."}]},
+    ]
+    out = processor.apply_chat_template(
+        conversation, tokenize=True, return_dict=True, return_assistant_tokens_mask=True, return_tensors="pt"
+    )
+    answer_ids = out["input_ids"][0][out["assistant_masks"][0].bool()]
+    assert processor.decode(answer_ids) == "The object is jar.<|im_end|>"
+    assert (out["input_ids"][0] == processor.image_token_id).sum() == 16  # 112 px, patch 14, pixel shuffle 0.5
+
+
+def test_init_tiny_cli(tmp_path):
+    main(["init-tiny", str(tmp_path / "tiny"), "--prompt_style", "paper", "--seed", "3"])
+    config = json.loads((tmp_path / "tiny" / "config.json").read_text())
+    assert config["model_type"] == "occ_internvl" and config["prompt_style"] == "paper"
+    assert config["text_config"]["hidden_size"] == 64 and config["image_seq_length"] == 16
+    from transformers import AutoModelForImageTextToText
+
+    model = AutoModelForImageTextToText.from_pretrained(tmp_path / "tiny")
+    assert 250_000 < model.num_parameters() < 400_000
