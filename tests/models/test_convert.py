@@ -506,3 +506,28 @@ def test_missing_weight_is_refused(tmp_path):
     with pytest.raises(CheckpointConversionError, match=r"do not fit.*model\.multi_modal_projector\.linear_2\.bias"):
         convert_checkpoint(tmp_path / "src", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_converts_into_occ_internvl(tmp_path):
+    """The one-line wiring: OccInternVL's classes in, a registered checkpoint with the original outputs out."""
+    from transformers import AutoModelForImageTextToText
+
+    from occ_hf.models.occ_internvl import OccInternVLConfig, OccInternVLForConditionalGeneration
+
+    config, state_dict = write_original(tmp_path / "src", "internlm2", "bin")
+    convert_checkpoint(
+        tmp_path / "src",
+        tmp_path / "out",
+        config_class=OccInternVLConfig,
+        model_class=OccInternVLForConditionalGeneration,
+    )
+    written = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert written["model_type"] == "occ_internvl" and "auto_map" in written
+    model = AutoModelForImageTextToText.from_pretrained(tmp_path / "out").eval()
+    assert isinstance(model, OccInternVLForConditionalGeneration)
+    input_ids, pixel_values = model_inputs()
+    with torch.no_grad():
+        logits = model(input_ids=input_ids, pixel_values=pixel_values).logits
+    context_id = SPECIAL_TOKENS.index("<IMG_CONTEXT>")
+    reference = internvl_chat_logits(state_dict, config, pixel_values, input_ids, context_id)
+    torch.testing.assert_close(logits, reference, atol=1e-5, rtol=1e-5)
