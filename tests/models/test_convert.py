@@ -531,3 +531,20 @@ def test_converts_into_occ_internvl(tmp_path):
     context_id = SPECIAL_TOKENS.index("<IMG_CONTEXT>")
     reference = internvl_chat_logits(state_dict, config, pixel_values, input_ids, context_id)
     torch.testing.assert_close(logits, reference, atol=1e-5, rtol=1e-5)
+
+
+def test_weights_only_conversion_with_an_explicit_image_token(tmp_path):
+    """Without a loadable tokenizer, image_token_id converts the weights alone; no processor is written."""
+    config, state_dict = write_original(tmp_path / "src", "internlm2", "bin", tokenizer=False)
+    context_id = SPECIAL_TOKENS.index("<IMG_CONTEXT>")
+    main(["convert-checkpoint", str(tmp_path / "src"), str(tmp_path / "out"), "--image_token_id", str(context_id)])
+    assert not (tmp_path / "out" / "processor_config.json").exists()
+    model = InternVLForConditionalGeneration.from_pretrained(tmp_path / "out").eval()
+    assert model.config.image_token_id == context_id
+    input_ids, pixel_values = model_inputs()
+    with torch.no_grad():
+        logits = model(input_ids=input_ids, pixel_values=pixel_values).logits
+    reference = internvl_chat_logits(state_dict, config, pixel_values, input_ids, context_id)
+    torch.testing.assert_close(logits, reference, atol=1e-5, rtol=1e-5)
+    with pytest.raises(CheckpointConversionError, match="outside the language model's vocabulary"):
+        convert_checkpoint(tmp_path / "src", tmp_path / "out2", image_token_id=VOCAB)
