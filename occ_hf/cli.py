@@ -11,6 +11,7 @@ occ-hf seed export out/sft1 --out sft1.jsonl  # byte-identical to the imported f
 occ-hf init-tiny runs/tiny                    # a tiny random OccInternVL checkpoint, built offline
 occ-hf eval --predictions runs/predictions.jsonl --references data/obman --split test --output_dir runs/eval
 occ-hf train sft --config recipes/tiny/sft_reflection.yaml --max_steps 10   # a stage on TRL; flags override YAML
+occ-hf convert-checkpoint InternVL2-2B.tar.gz occ-internvl-2b --dtype bfloat16
 occ-hf env                                    # versions and optional extras, for bug reports
 ```
 
@@ -105,6 +106,21 @@ def _seed_export(args) -> None:
     print(f"Wrote {seed_export(_config_from(args, SeedExportConfig))}")
 
 
+def _convert_checkpoint(args) -> None:
+    from .models.occ_internvl.convert_occ_internvl import ConvertCheckpointConfig, convert_checkpoint
+
+    config = _config_from(args, ConvertCheckpointConfig)
+    summary = convert_checkpoint(
+        config.src,
+        config.output_dir,
+        dtype=config.dtype,
+        image_token_id=config.image_token_id,
+        tokenizer=config.tokenizer,
+        overwrite=config.overwrite,
+    )
+    print(json.dumps(summary.to_dict(), indent=2))
+
+
 def _demo(args) -> None:
     from .demo import DemoConfig, run_demo
 
@@ -165,6 +181,7 @@ def make_parser() -> argparse.ArgumentParser:
     from .data.seed_formats import SeedExportConfig, SeedImportConfig
     from .demo import DemoConfig
     from .eval.run_eval import EvalConfig
+    from .models.occ_internvl.convert_occ_internvl import ConvertCheckpointConfig
     from .models.occ_internvl.tiny_occ_internvl import TinyOccInternVLConfig
     from .obman.synth import SynthObManConfig
 
@@ -179,10 +196,11 @@ def make_parser() -> argparse.ArgumentParser:
         ("seed export", SeedExportConfig, _seed_export, "Write dataset rows back as a seed jsonl."),
         ("init-tiny", TinyOccInternVLConfig, _init_tiny, "Write a tiny random OccInternVL checkpoint (tests, demo)."),
         ("eval", EvalConfig, _eval, "Score predictions: Description, Reflection, Decision, per class and occlusion."),
+        ("convert-checkpoint", ConvertCheckpointConfig, _convert_checkpoint, "Convert an InternVL checkpoint."),
     )
     groups = {}
     for name, config_class, handler, help_text in commands:
-        positional, options = _option_fields(config_class)
+        positionals, options = _option_fields(config_class)
         parent = subparsers
         if " " in name:  # "seed import": a subcommand of the group "seed"
             group, name = name.split(" ", 1)
@@ -193,7 +211,7 @@ def make_parser() -> argparse.ArgumentParser:
                 )
             parent = groups[group]
         subparser = parent.add_parser(name, help=help_text, description=help_text, dataclass_types=[options])
-        if positional is not None:
+        for positional in positionals:
             subparser.add_argument(positional.name, help=positional.metadata.get("help"))
         subparser.set_defaults(handler=handler)
     train = subparsers.add_parser(
@@ -207,16 +225,21 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _option_fields(config_class) -> tuple[Field | None, type]:
-    """Splits a config into its positional field (a first field without default) and a dataclass of the rest."""
-    first = fields(config_class)[0]
-    if first.default is not MISSING or first.default_factory is not MISSING:
-        return None, config_class
+def _option_fields(config_class) -> tuple[list[Field], type]:
+    """Splits a config into its positional fields (the leading fields without default) and a dataclass of the rest."""
+    all_fields = fields(config_class)
+    positionals = []
+    for f in all_fields:
+        if f.default is not MISSING or f.default_factory is not MISSING:
+            break
+        positionals.append(f)
+    if not positionals:
+        return [], config_class
     rest = [
         (f.name, f.type, field(default=f.default, default_factory=f.default_factory, metadata=f.metadata))
-        for f in fields(config_class)[1:]
+        for f in all_fields[len(positionals) :]
     ]
-    return first, make_dataclass(f"{config_class.__name__}Options", rest)
+    return positionals, make_dataclass(f"{config_class.__name__}Options", rest)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,550 @@
+"""Checkpoint conversion: tiny checkpoints in each original layout, native checkpoints, and unsafe archives.
+
+Each original-layout checkpoint is written here with random weights under OpenGVLab's key names and config fields,
+converted, loaded into transformers' `InternVLForConditionalGeneration`, and its logits compared with
+`reference_internvl_chat.internvl_chat_logits`, an independent forward pass of the original architecture.
+"""
+
+import io
+import json
+import tarfile
+
+import pytest
+import torch
+from safetensors.torch import save_file
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import (
+    GotOcr2ImageProcessor,
+    InternVLConfig,
+    InternVLForConditionalGeneration,
+    InternVLProcessor,
+    InternVLVideoProcessor,
+    InternVLVisionConfig,
+    PreTrainedTokenizerFast,
+    Qwen2Config,
+)
+
+from occ_hf.cli import main
+from occ_hf.models.occ_internvl.convert_occ_internvl import (
+    CheckpointConversionError,
+    UnsafeArchiveError,
+    convert_checkpoint,
+    convert_internvl_chat_state_dict,
+    split_internlm2_wqkv,
+)
+
+from .reference_internvl_chat import internvl_chat_logits
+
+
+IMAGE_SIZE, PATCH_SIZE, IMAGE_TOKENS = 28, 7, 4  # a 4x4 patch grid, pixel-shuffled to 2x2 = 4 tokens
+SPECIAL_TOKENS = ["<unk>", "<img>", "</img>", "<IMG_CONTEXT>", "<|im_start|>", "<|im_end|>", "<|system|>", "<|user|>",
+                  "<|assistant|>", "<|end|>", "<video>"]  # fmt: skip
+WORDS = ["system", "user", "assistant", "What's", "the", "object", "in", "hand?", "The", "is", "jar."]
+VOCAB = 64
+
+
+def make_tokenizer(folder) -> PreTrainedTokenizerFast:
+    """A tiny fast tokenizer with InternVL's special tokens, built offline and saved to `folder`."""
+    vocab = {token: i for i, token in enumerate(SPECIAL_TOKENS + WORDS + ["\n"])}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Split(r"\n| ", behavior="isolated")
+    backend.add_special_tokens(SPECIAL_TOKENS)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<unk>")
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+def vision_config(qk_norm: bool) -> dict:
+    """An InternViT config: the 300M layout (layer norm, qkv bias) or the 6B one (RMS norm, q/k norms)."""
+    return {
+        "architectures": ["InternVisionModel"], "model_type": "intern_vit_6b", "hidden_size": 32,
+        "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "image_size": IMAGE_SIZE,
+        "patch_size": PATCH_SIZE, "num_channels": 3, "hidden_act": "gelu", "layer_norm_eps": 1e-6,
+        "norm_type": "rms_norm" if qk_norm else "layer_norm", "qk_normalization": qk_norm, "qkv_bias": not qk_norm,
+        "use_flash_attn": False, "drop_path_rate": 0.0, "dropout": 0.0, "attention_dropout": 0.0,
+        "initializer_factor": 0.1, "torch_dtype": "float32",
+    }  # fmt: skip
+
+
+LLM_CONFIGS = {
+    "qwen2": {
+        "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "vocab_size": VOCAB, "hidden_size": 48,
+        "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "hidden_act": "silu", "max_position_embeddings": 256, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
+        "rope_scaling": None, "use_sliding_window": False, "sliding_window": 256, "max_window_layers": 2,
+        "bos_token_id": 4, "eos_token_id": 5, "torch_dtype": "bfloat16", "_name_or_path": "Qwen/Qwen2-0.5B-Instruct",
+    },
+    "internlm2": {
+        "architectures": ["InternLM2ForCausalLM"], "model_type": "internlm2", "vocab_size": VOCAB, "hidden_size": 48,
+        "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 6, "num_key_value_heads": 2,
+        "hidden_act": "silu", "max_position_embeddings": 256, "rms_norm_eps": 1e-5, "rope_theta": 1000000,
+        "rope_scaling": {"type": "dynamic", "factor": 2.0}, "bias": True, "pad_token_id": 0, "bos_token_id": 1,
+        "eos_token_id": 2, "attn_implementation": "eager", "tie_word_embeddings": False,
+        "auto_map": {"AutoConfig": "configuration_internlm2.InternLM2Config"},
+    },
+    "llama": {  # InternVL2-40B's Nous-Hermes-2-Yi-34B and InternVL2-76B's Hermes-2-Theta-Llama-3-70B
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": VOCAB, "hidden_size": 48,
+        "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 1,
+        "hidden_act": "silu", "max_position_embeddings": 256, "rms_norm_eps": 1e-5, "rope_theta": 5000000.0,
+        "rope_scaling": None, "attention_bias": False, "bos_token_id": 1, "eos_token_id": 5, "pad_token_id": 0,
+    },
+    "phi3": {
+        "architectures": ["Phi3ForCausalLM"], "model_type": "phi3", "vocab_size": VOCAB, "hidden_size": 48,
+        "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 4,
+        "hidden_act": "silu", "max_position_embeddings": 512, "original_max_position_embeddings": 64,
+        "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "sliding_window": 512, "bos_token_id": 1, "eos_token_id": 9,
+        "pad_token_id": 0, "rope_scaling": {"type": "su", "short_factor": [1.0, 1.1, 1.3, 1.7, 2.0, 2.5],
+                                            "long_factor": [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]},
+    },
+}  # fmt: skip
+# What transformers 4.37 wrote into every sub-config of InternVL2's config.json beside the network's own fields.
+LEGACY_CONFIG_KEYS = {
+    "add_cross_attention": False, "bad_words_ids": None, "chunk_size_feed_forward": 0, "do_sample": False,
+    "id2label": {"0": "LABEL_0", "1": "LABEL_1"}, "label2id": {"LABEL_0": 0, "LABEL_1": 1}, "max_length": 20,
+    "num_beams": 1, "output_attentions": False, "prefix": None, "pruned_heads": {}, "return_dict": True,
+    "temperature": 1.0, "tf_legacy_loss": False, "top_k": 50, "top_p": 1.0, "torchscript": False,
+    "transformers_version": "4.37.2", "use_bfloat16": True,
+}  # fmt: skip
+LLM_CONFIGS = {name: LEGACY_CONFIG_KEYS | config for name, config in LLM_CONFIGS.items()}
+TEMPLATES = {"qwen2": "Hermes-2", "internlm2": "internlm2-chat", "phi3": "phi3-chat", "llama": "Hermes-2"}
+
+
+def original_config(llm: str, qk_norm: bool = False) -> dict:
+    return {
+        "architectures": ["InternVLChatModel"], "model_type": "internvl_chat", "template": TEMPLATES[llm],
+        "vision_config": vision_config(qk_norm), "llm_config": LLM_CONFIGS[llm], "downsample_ratio": 0.5,
+        "ps_version": "v2", "select_layer": -1, "force_image_size": IMAGE_SIZE, "dynamic_image_size": True,
+        "use_thumbnail": True, "max_dynamic_patch": 6, "min_dynamic_patch": 1, "use_backbone_lora": 0,
+        "use_llm_lora": 0, "torch_dtype": "float32",
+        "auto_map": {"AutoModel": "modeling_internvl_chat.InternVLChatModel"},
+    }  # fmt: skip
+
+
+def original_state_dict(config: dict, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random weights under InternVLChatModel's key names and shapes."""
+    g = torch.Generator().manual_seed(seed)
+
+    def rand(*shape, scale=0.2):
+        return torch.randn(*shape, generator=g) * scale
+
+    vision, llm = config["vision_config"], config["llm_config"]
+    c, m, grid = vision["hidden_size"], vision["intermediate_size"], IMAGE_SIZE // PATCH_SIZE
+    weights = {
+        "vision_model.embeddings.class_embedding": rand(1, 1, c),
+        "vision_model.embeddings.position_embedding": rand(1, grid * grid + 1, c),
+        "vision_model.embeddings.patch_embedding.weight": rand(c, 3, PATCH_SIZE, PATCH_SIZE, scale=0.1),
+        "vision_model.embeddings.patch_embedding.bias": rand(c),
+    }
+    for i in range(vision["num_hidden_layers"]):
+        p = f"vision_model.encoder.layers.{i}."
+        shapes = {"attn.qkv.weight": (3 * c, c), "attn.proj.weight": (c, c), "attn.proj.bias": (c,)}
+        shapes |= {"mlp.fc1.weight": (m, c), "mlp.fc1.bias": (m,), "mlp.fc2.weight": (c, m), "mlp.fc2.bias": (c,)}
+        weights |= {p + name: rand(*shape) for name, shape in shapes.items()}
+        weights |= {p + name: 1 + rand(c) for name in ("norm1.weight", "norm2.weight")}
+        weights |= {p + name: 0.5 + rand(c) for name in ("ls1", "ls2")}
+        if vision["qkv_bias"]:
+            weights[p + "attn.qkv.bias"] = rand(3 * c)
+        if vision["norm_type"] == "layer_norm":
+            weights |= {p + "norm1.bias": rand(c), p + "norm2.bias": rand(c)}
+        if vision["qk_normalization"]:
+            weights |= {p + "attn.q_norm.weight": 1 + rand(c), p + "attn.k_norm.weight": 1 + rand(c)}
+    d = llm["hidden_size"]
+    weights |= {"mlp1.0.weight": 1 + rand(4 * c), "mlp1.0.bias": rand(4 * c), "mlp1.1.weight": rand(d, 4 * c),
+                "mlp1.1.bias": rand(d), "mlp1.3.weight": rand(d, d), "mlp1.3.bias": rand(d)}  # fmt: skip
+    heads, kv_heads, ff = llm["num_attention_heads"], llm["num_key_value_heads"], llm["intermediate_size"]
+    head_dim = d // heads
+    arch = llm["architectures"][0]
+    lm = "language_model.model."
+    weights[lm + ("tok_embeddings" if arch == "InternLM2ForCausalLM" else "embed_tokens") + ".weight"] = rand(VOCAB, d)
+    weights[lm + "norm.weight"] = 1 + rand(d)
+    weights["language_model.output.weight" if arch == "InternLM2ForCausalLM" else "language_model.lm_head.weight"] = (
+        rand(VOCAB, d)
+    )
+    for i in range(llm["num_hidden_layers"]):
+        p = f"{lm}layers.{i}."
+        qkv_rows = (heads + 2 * kv_heads) * head_dim
+        if arch == "InternLM2ForCausalLM":
+            weights |= {p + "attention.wqkv.weight": rand(qkv_rows, d), p + "attention.wo.weight": rand(d, d),
+                        p + "feed_forward.w1.weight": rand(ff, d), p + "feed_forward.w3.weight": rand(ff, d),
+                        p + "feed_forward.w2.weight": rand(d, ff), p + "attention_norm.weight": 1 + rand(d),
+                        p + "ffn_norm.weight": 1 + rand(d)}  # fmt: skip
+            if llm["bias"]:
+                weights |= {p + "attention.wqkv.bias": rand(qkv_rows), p + "attention.wo.bias": rand(d)}
+            continue
+        weights |= {p + "self_attn.o_proj.weight": rand(d, d), p + "mlp.down_proj.weight": rand(d, ff),
+                    p + "input_layernorm.weight": 1 + rand(d),
+                    p + "post_attention_layernorm.weight": 1 + rand(d)}  # fmt: skip
+        if arch == "Phi3ForCausalLM":
+            weights |= {
+                p + "self_attn.qkv_proj.weight": rand(qkv_rows, d),
+                p + "mlp.gate_up_proj.weight": rand(2 * ff, d),
+            }
+        else:
+            weights |= {p + "self_attn.q_proj.weight": rand(heads * head_dim, d),
+                        p + "self_attn.k_proj.weight": rand(kv_heads * head_dim, d),
+                        p + "self_attn.v_proj.weight": rand(kv_heads * head_dim, d),
+                        p + "mlp.gate_proj.weight": rand(ff, d), p + "mlp.up_proj.weight": rand(ff, d)}  # fmt: skip
+            if arch == "Qwen2ForCausalLM":  # Qwen2 has q/k/v biases, Llama none
+                for name in ("q_proj", "k_proj", "v_proj"):
+                    weights[f"{p}self_attn.{name}.bias"] = rand(weights[f"{p}self_attn.{name}.weight"].shape[0])
+    return weights
+
+
+def write_original(
+    folder, llm: str, weights_format: str, qk_norm: bool = False, tokenizer: bool = True, select_layer: int = -1
+):
+    """Writes an original-layout checkpoint; returns (config, state_dict)."""
+    folder.mkdir(parents=True)
+    config = original_config(llm, qk_norm) | {"select_layer": select_layer}
+    state_dict = original_state_dict(config)
+    (folder / "config.json").write_text(json.dumps(config))
+    if weights_format == "safetensors":
+        save_file(state_dict, folder / "model.safetensors")
+    elif weights_format == "bin":
+        torch.save(state_dict, folder / "pytorch_model.bin")
+    else:  # two safetensors shards and their index
+        names = sorted(state_dict)
+        shards = {"model-00001-of-00002.safetensors": names[::2], "model-00002-of-00002.safetensors": names[1::2]}
+        for shard, keys in shards.items():
+            save_file({k: state_dict[k] for k in keys}, folder / shard)
+        weight_map = {k: shard for shard, keys in shards.items() for k in keys}
+        (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    if tokenizer:
+        make_tokenizer(folder)
+    return config, state_dict
+
+
+def model_inputs(batch: int = 2, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    context = SPECIAL_TOKENS.index("<IMG_CONTEXT>")
+    text = torch.randint(len(SPECIAL_TOKENS), VOCAB, (batch, 9), generator=g)
+    image = torch.tensor([SPECIAL_TOKENS.index("<img>")] + [context] * IMAGE_TOKENS + [SPECIAL_TOKENS.index("</img>")])
+    input_ids = torch.cat([text[:, :3], image.expand(batch, -1), text[:, 3:]], dim=1)
+    return input_ids, torch.randn(batch, 3, IMAGE_SIZE, IMAGE_SIZE, generator=g)
+
+
+CASES = {  # id: (llm, weights format, InternViT-6B-style q/k norms, select_layer)
+    "qwen2": ("qwen2", "safetensors", False, -1),
+    "internlm2": ("internlm2", "bin", True, -1),
+    "phi3": ("phi3", "sharded", False, -1),
+    "llama": ("llama", "safetensors", True, -1),
+    "qwen2-penultimate-vit-layer": ("qwen2", "bin", True, -2),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_original_checkpoint_matches_reference(tmp_path, case):
+    llm, weights_format, qk_norm, select_layer = CASES[case]
+    config, state_dict = write_original(tmp_path / "src", llm, weights_format, qk_norm, select_layer=select_layer)
+    summary = convert_checkpoint(tmp_path / "src", tmp_path / "out")
+    assert (
+        summary.source_format == "internvl_chat" and summary.language_model == config["llm_config"]["architectures"][0]
+    )
+    assert summary.dtype == "float32" and summary.has_processor
+
+    model = InternVLForConditionalGeneration.from_pretrained(tmp_path / "out").eval()
+    assert model.config.text_config.model_type == {"internlm2": "llama"}.get(llm, llm)
+    assert not model.config.tie_word_embeddings and model.config.image_seq_length == IMAGE_TOKENS
+    assert not hasattr(model.config.text_config, "tf_legacy_loss")  # 4.x's generic keys are not carried over
+    assert model.num_parameters() == sum(t.numel() for t in state_dict.values())
+    input_ids, pixel_values = model_inputs()
+    with torch.no_grad():
+        logits = model(input_ids=input_ids, pixel_values=pixel_values).logits
+        reference = internvl_chat_logits(
+            state_dict, config, pixel_values, input_ids, SPECIAL_TOKENS.index("<IMG_CONTEXT>")
+        )
+    assert reference.abs().max() > 1.0  # random weights give large, informative logits
+    torch.testing.assert_close(logits, reference, atol=1e-5, rtol=1e-5)
+
+
+def test_internlm2_wqkv_split_follows_kv_head_groups():
+    llm = {"num_attention_heads": 4, "num_key_value_heads": 2, "hidden_size": 8}  # head_dim 2, 2 query heads per kv
+    rows = torch.arange(16.0)  # fused rows: kv0 [q0 q0 q1 q1 k0 k0 v0 v0], kv1 [q2 q2 q3 q3 k1 k1 v1 v1]
+    query, key, value = split_internlm2_wqkv(rows, llm)
+    assert query.tolist() == [0, 1, 2, 3, 8, 9, 10, 11]
+    assert key.tolist() == [4, 5, 12, 13] and value.tolist() == [6, 7, 14, 15]
+    weight_query, _, _ = split_internlm2_wqkv(torch.arange(16.0)[:, None].expand(16, 8), llm)
+    assert weight_query[:, 0].tolist() == query.tolist()
+
+
+def test_chat_template_renders_the_original_conversation(tmp_path):
+    """The processor's prompt equals what InternVLChatModel.chat() builds (Hermes-2, MPT style) token for token."""
+    write_original(tmp_path / "src", "qwen2", "safetensors")
+    convert_checkpoint(tmp_path / "src", tmp_path / "out")
+    processor = InternVLProcessor.from_pretrained(tmp_path / "out")
+    messages = [
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What's the object in the hand?"}]}
+    ]
+    prompt = processor.apply_chat_template(messages, add_generation_prompt=True)
+    system = (
+        "你是由上海人工智能实验室联合商汤科技开发的书生多模态大模型，英文名叫InternVL, 是一个有用无害的人工智能助手。"
+    )
+    original = (f"<|im_start|>system\n{system}<|im_end|><|im_start|>user\n<image>\nWhat's the object in the hand?"
+                "<|im_end|><|im_start|>assistant\n")  # fmt: skip
+    assert prompt == original.replace("<image>", "<IMG_CONTEXT>")
+    from PIL import Image
+
+    # A 40x30 image in 28 px tiles, at most 6: dynamic_preprocess picks a 3x2 grid, plus the thumbnail.
+    inputs = processor(text=prompt, images=Image.new("RGB", (40, 30), "red"), return_tensors="pt")
+    image = "<img>" + "<IMG_CONTEXT>" * IMAGE_TOKENS * 7 + "</img>"
+    assert inputs["input_ids"][0].tolist() == processor.tokenizer(original.replace("<image>", image))["input_ids"]
+    assert inputs["pixel_values"].shape == (7, 3, IMAGE_SIZE, IMAGE_SIZE)
+    # chat() stops on the separator, <|im_end|>, and a system message replaces the default one.
+    assert json.loads((tmp_path / "out" / "generation_config.json").read_text())["eos_token_id"] == 5
+    with_system = processor.apply_chat_template([{"role": "system", "content": "Be brief."}, *messages])
+    assert with_system.startswith("<|im_start|>system\nBe brief.<|im_end|><|im_start|>user\n")
+
+
+def test_remote_code_tokenizer_needs_a_replacement(tmp_path):
+    """InternLM2's tokenizer loads only with remote code: the converter asks for a fast tokenizer and uses it."""
+    write_original(tmp_path / "src", "internlm2", "bin", tokenizer=False)
+    (tmp_path / "src" / "tokenizer_config.json").write_text(
+        json.dumps({"tokenizer_class": "InternLM2Tokenizer", "auto_map": {"AutoTokenizer": ["x.InternLM2Tokenizer"]}})
+    )
+    with pytest.raises(CheckpointConversionError, match="--tokenizer"):
+        convert_checkpoint(tmp_path / "src", tmp_path / "out")
+    make_tokenizer(tmp_path / "fast_tokenizer")
+    summary = convert_checkpoint(tmp_path / "src", tmp_path / "out", tokenizer=tmp_path / "fast_tokenizer")
+    assert summary.has_processor and "internlm2-chat" in summary.chat_template_source
+    assert InternVLProcessor.from_pretrained(tmp_path / "out").image_token == "<IMG_CONTEXT>"
+
+
+def test_archive_source_and_cli(tmp_path, capsys):
+    write_original(tmp_path / "InternVL2-1B", "qwen2", "safetensors")
+    with tarfile.open(tmp_path / "InternVL2-1B.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "InternVL2-1B", arcname="InternVL2-1B")
+    main(["convert-checkpoint", str(tmp_path / "InternVL2-1B.tar.gz"), str(tmp_path / "out"), "--dtype", "bfloat16"])
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["source_format"] == "internvl_chat" and summary["dtype"] == "bfloat16"
+    model = InternVLForConditionalGeneration.from_pretrained(tmp_path / "out")
+    assert model.dtype == torch.bfloat16
+    with pytest.raises(CheckpointConversionError, match="not empty"):
+        main(["convert-checkpoint", str(tmp_path / "InternVL2-1B.tar.gz"), str(tmp_path / "out")])
+
+
+def test_unknown_weight_and_unsupported_config_are_refused(tmp_path):
+    config = original_config("qwen2")
+    state_dict = original_state_dict(config)
+    with pytest.raises(CheckpointConversionError, match="vision_model.encoder.layers.0.attn.qkv.lora_A.weight"):
+        convert_internvl_chat_state_dict(
+            state_dict | {"vision_model.encoder.layers.0.attn.qkv.lora_A.weight": torch.ones(1)}, config
+        )
+    write_original(tmp_path / "src", "qwen2", "safetensors")
+    config["ps_version"] = "v1"
+    (tmp_path / "src" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointConversionError, match="ps_version 'v1'"):
+        convert_checkpoint(tmp_path / "src", tmp_path / "out")
+
+
+def native_checkpoint(folder) -> InternVLForConditionalGeneration:
+    """A tiny transformers-native InternVL checkpoint (tied embeddings, as InternVL3-1B-hf) with its processor."""
+    torch.manual_seed(0)
+    config = InternVLConfig(
+        vision_config=InternVLVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                           num_attention_heads=4, image_size=IMAGE_SIZE, patch_size=PATCH_SIZE),
+        text_config=Qwen2Config(vocab_size=VOCAB, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
+                                num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True),
+        image_token_id=SPECIAL_TOKENS.index("<IMG_CONTEXT>"), image_seq_length=IMAGE_TOKENS, tie_word_embeddings=True,
+    )  # fmt: skip
+    model = InternVLForConditionalGeneration(config).eval()
+    model.save_pretrained(folder)
+    make_tokenizer(folder / "tokenizer")
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(folder / "tokenizer", extra_special_tokens={
+        "start_image_token": "<img>", "end_image_token": "</img>", "context_image_token": "<IMG_CONTEXT>",
+        "video_token": "<video>"})  # fmt: skip
+    chat_template = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    InternVLProcessor(
+        image_processor=GotOcr2ImageProcessor(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}),
+        tokenizer=tokenizer,
+        video_processor=InternVLVideoProcessor(),
+        image_seq_length=IMAGE_TOKENS,
+        chat_template=chat_template,
+    ).save_pretrained(folder)
+    return model
+
+
+def test_native_checkpoint_round_trip(tmp_path):
+    source = native_checkpoint(tmp_path / "InternVL3-1B-hf")
+    with tarfile.open(tmp_path / "InternVL3-1B-hf.tgz", "w:gz") as tar:
+        tar.add(tmp_path / "InternVL3-1B-hf", arcname=".")
+    summary = convert_checkpoint(tmp_path / "InternVL3-1B-hf.tgz", tmp_path / "out")
+    assert summary.source_format == "transformers" and summary.has_processor
+    assert summary.language_model == "Qwen2ForCausalLM" and summary.chat_template_source.startswith("the source")
+    converted = InternVLForConditionalGeneration.from_pretrained(tmp_path / "out").eval()
+    input_ids, pixel_values = model_inputs()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            converted(input_ids=input_ids, pixel_values=pixel_values).logits,
+            source(input_ids=input_ids, pixel_values=pixel_values).logits,
+            atol=0,
+            rtol=0,
+        )
+    source_processor = InternVLProcessor.from_pretrained(tmp_path / "InternVL3-1B-hf")
+    assert InternVLProcessor.from_pretrained(tmp_path / "out").chat_template == source_processor.chat_template
+
+
+def _tar_with(path, member: tarfile.TarInfo, data: bytes = b"") -> None:
+    with tarfile.open(path, "w:gz") as tar:
+        config = json.dumps({"model_type": "internvl_chat"}).encode()
+        info = tarfile.TarInfo("ckpt/config.json")
+        info.size = len(config)
+        tar.addfile(info, io.BytesIO(config))
+        member.size = len(data)
+        tar.addfile(member, io.BytesIO(data) if data else None)
+
+
+def _symlink(name: str, target: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = tarfile.SYMTYPE, target
+    return info
+
+
+def _hardlink(name: str, target: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = tarfile.LNKTYPE, target
+    return info
+
+
+def _device(name: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.CHRTYPE
+    return info
+
+
+@pytest.mark.parametrize(
+    ("member", "message"),
+    [
+        (tarfile.TarInfo("../x"), "climbs out"),
+        (tarfile.TarInfo("ckpt/../../x"), "climbs out"),
+        (tarfile.TarInfo("/tmp/occ_hf_absolute_x"), "absolute path"),
+        (_symlink("ckpt/model.safetensors", "/etc/passwd"), "symbolic link"),
+        (_hardlink("ckpt/model.safetensors", "../x"), "hard link"),
+        (_device("ckpt/model.safetensors"), "not a regular file"),
+    ],
+    ids=["parent", "nested-parent", "absolute", "symlink", "hardlink", "device"],
+)
+def test_malicious_archive_is_refused_and_extracts_nothing(tmp_path, member, message):
+    archive = tmp_path / "evil" / "ckpt.tar.gz"
+    archive.parent.mkdir()
+    _tar_with(archive, member, b"pwned" if member.isfile() else b"")
+    with pytest.raises(UnsafeArchiveError, match=message):
+        convert_checkpoint(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "x").exists() and not (tmp_path / "evil" / "x").exists()
+    assert sorted(p.name for p in archive.parent.iterdir()) == ["ckpt.tar.gz"]
+    assert not (tmp_path.parent / "x").exists()
+    from occ_hf.models.occ_internvl.convert_occ_internvl import extract_archive
+
+    with pytest.raises(UnsafeArchiveError):
+        extract_archive(archive, tmp_path / "dest")
+    assert not (tmp_path / "dest").exists()
+
+
+class SubclassConfig(InternVLConfig):
+    """Stands for OccInternVLConfig: InternVL's config with its own model_type (and, there, extra fields)."""
+
+    model_type = "occ_internvl_conversion_test"
+
+
+class SubclassForConditionalGeneration(InternVLForConditionalGeneration):
+    config_class = SubclassConfig
+
+
+def test_output_classes_are_swappable(tmp_path):
+    """The lead wires the converter into OccInternVL by passing its classes; nothing else changes."""
+    config, state_dict = write_original(tmp_path / "src", "internlm2", "bin")
+    convert_checkpoint(
+        tmp_path / "src",
+        tmp_path / "out",
+        config_class=SubclassConfig,
+        model_class=SubclassForConditionalGeneration,
+    )
+    written = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert written["model_type"] == "occ_internvl_conversion_test"
+    assert written["architectures"] == ["SubclassForConditionalGeneration"]
+    model = SubclassForConditionalGeneration.from_pretrained(tmp_path / "out").eval()
+    assert isinstance(model.config, SubclassConfig)
+    input_ids, pixel_values = model_inputs()
+    with torch.no_grad():
+        logits = model(input_ids=input_ids, pixel_values=pixel_values).logits
+    context_id = SPECIAL_TOKENS.index("<IMG_CONTEXT>")
+    reference = internvl_chat_logits(state_dict, config, pixel_values, input_ids, context_id)
+    torch.testing.assert_close(logits, reference, atol=1e-5, rtol=1e-5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src"]  # no staging left behind
+
+
+def test_tokenizer_must_match_the_source_vocabulary(tmp_path):
+    write_original(tmp_path / "src", "qwen2", "safetensors", tokenizer=False)
+    # The source's own record of its added tokens, as InternVL2's tokenizer_config.json keeps it.
+    decoder = {str(i): {"content": token, "special": True} for i, token in enumerate(SPECIAL_TOKENS)}
+    (tmp_path / "src" / "tokenizer_config.json").write_text(
+        json.dumps({"tokenizer_class": "InternLM2Tokenizer", "auto_map": {}, "added_tokens_decoder": decoder})
+    )
+    make_tokenizer(tmp_path / "same_vocabulary")
+    summary = convert_checkpoint(tmp_path / "src", tmp_path / "out", tokenizer=tmp_path / "same_vocabulary")
+    assert summary.has_processor
+    shuffled = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(models.WordLevel({t: i for i, t in enumerate(reversed(SPECIAL_TOKENS))}, "<unk>"))
+    )
+    shuffled.save_pretrained(tmp_path / "other_vocabulary")
+    with pytest.raises(CheckpointConversionError, match="does not match the checkpoint's own tokens"):
+        convert_checkpoint(tmp_path / "src", tmp_path / "out2", tokenizer=tmp_path / "other_vocabulary")
+
+
+def test_single_tile_source_warns_about_processor_tiling(tmp_path):
+    config, _ = write_original(tmp_path / "src", "phi3", "safetensors")
+    config["dynamic_image_size"] = False
+    (tmp_path / "src" / "config.json").write_text(json.dumps(config))
+    with pytest.warns(UserWarning, match="crop_to_patches=False"):
+        convert_checkpoint(tmp_path / "src", tmp_path / "out")
+
+
+def test_missing_weight_is_refused(tmp_path):
+    """The converted weights are loaded strictly: a weight missing from the source is an error, not a random init."""
+    config, state_dict = write_original(tmp_path / "src", "qwen2", "safetensors")
+    del state_dict["mlp1.3.bias"]
+    save_file(state_dict, tmp_path / "src" / "model.safetensors")
+    with pytest.raises(CheckpointConversionError, match=r"do not fit.*model\.multi_modal_projector\.linear_2\.bias"):
+        convert_checkpoint(tmp_path / "src", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_converts_into_occ_internvl(tmp_path):
+    """The one-line wiring: OccInternVL's classes in, a registered checkpoint with the original outputs out."""
+    from transformers import AutoModelForImageTextToText
+
+    from occ_hf.models.occ_internvl import OccInternVLConfig, OccInternVLForConditionalGeneration
+
+    config, state_dict = write_original(tmp_path / "src", "internlm2", "bin")
+    convert_checkpoint(
+        tmp_path / "src",
+        tmp_path / "out",
+        config_class=OccInternVLConfig,
+        model_class=OccInternVLForConditionalGeneration,
+    )
+    written = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert written["model_type"] == "occ_internvl" and "auto_map" in written
+    model = AutoModelForImageTextToText.from_pretrained(tmp_path / "out").eval()
+    assert isinstance(model, OccInternVLForConditionalGeneration)
+    input_ids, pixel_values = model_inputs()
+    with torch.no_grad():
+        logits = model(input_ids=input_ids, pixel_values=pixel_values).logits
+    context_id = SPECIAL_TOKENS.index("<IMG_CONTEXT>")
+    reference = internvl_chat_logits(state_dict, config, pixel_values, input_ids, context_id)
+    torch.testing.assert_close(logits, reference, atol=1e-5, rtol=1e-5)
+
+
+def test_weights_only_conversion_with_an_explicit_image_token(tmp_path):
+    """Without a loadable tokenizer, image_token_id converts the weights alone; no processor is written."""
+    config, state_dict = write_original(tmp_path / "src", "internlm2", "bin", tokenizer=False)
+    context_id = SPECIAL_TOKENS.index("<IMG_CONTEXT>")
+    main(["convert-checkpoint", str(tmp_path / "src"), str(tmp_path / "out"), "--image_token_id", str(context_id)])
+    assert not (tmp_path / "out" / "processor_config.json").exists()
+    model = InternVLForConditionalGeneration.from_pretrained(tmp_path / "out").eval()
+    assert model.config.image_token_id == context_id
+    input_ids, pixel_values = model_inputs()
+    with torch.no_grad():
+        logits = model(input_ids=input_ids, pixel_values=pixel_values).logits
+    reference = internvl_chat_logits(state_dict, config, pixel_values, input_ids, context_id)
+    torch.testing.assert_close(logits, reference, atol=1e-5, rtol=1e-5)
+    with pytest.raises(CheckpointConversionError, match="outside the language model's vocabulary"):
+        convert_checkpoint(tmp_path / "src", tmp_path / "out2", image_token_id=VOCAB)
