@@ -30,7 +30,7 @@ from .metrics import (
     score_predictions,
     stage_score,
 )
-from .predictions import load_predictions, save_predictions
+from .predictions import load_predictions, save_predictions, save_seed_predictions
 from .records import (
     DECISION,
     DESCRIPTION,
@@ -86,6 +86,7 @@ __all__ = [
     "predict_sampled",
     "run_eval",
     "save_predictions",
+    "save_seed_predictions",
     "score_predictions",
     "stage_score",
     "vote_predictions",

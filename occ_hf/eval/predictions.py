@@ -10,6 +10,9 @@ Accepted by [`load_predictions`]:
 - occ-hf's JSONL (or a JSON list) of `{"id", "description", "clarity", "view_answer"[, "decision"]}` rows, which
   [`save_predictions`] writes: every stage.
 
+[`save_seed_predictions`] writes the seed's stage format with `"view_answer"` (what `occ-hf eval --model` leaves
+beside its report), which reads back scored on every stage.
+
 ```python
 predictions = load_predictions("../shared/seed/predictions-mpo.head100.json")
 predictions.stages  # ("decision",)
@@ -24,7 +27,7 @@ from pathlib import Path
 from .records import DECISION, DESCRIPTION, REFLECTION, STAGES, ImagePrediction, PredictionSet, normalize_sample_id
 
 
-__all__ = ["load_predictions", "save_predictions"]
+__all__ = ["load_predictions", "save_predictions", "save_seed_predictions"]
 
 _ROW_KEYS = ("id", "description", "clarity", "view_answer")
 
@@ -165,4 +168,42 @@ def save_predictions(predictions: PredictionSet, path: str | os.PathLike) -> Pat
                 "decision": record.decision,
             }
             f.write(json.dumps(row) + "\n")
+    return path
+
+
+def save_seed_predictions(predictions: PredictionSet, path: str | os.PathLike) -> Path:
+    """Writes the seed's stage format with the 3D-view answer, `{id: {"object", "clarity", "view_answer"}}`.
+
+    [`load_predictions`] reads it back to the same records, since their final answer follows from the three stage
+    texts by the seed's rule ([`ImagePrediction.from_stages`]). Records whose final answer does not (a majority vote
+    of sampled runs) cannot be written in this format: use [`save_predictions`] for them.
+
+    Args:
+        predictions ([`PredictionSet`]): Records with every stage.
+        path (`str` or `os.PathLike`): The `.json` file to write.
+
+    Returns:
+        `Path` of the file.
+    """
+    if tuple(predictions.stages) != STAGES:
+        raise ValueError(
+            f"{predictions.source}: these predictions hold only {list(predictions.stages)}; the seed's stage format "
+            f"with view answers needs every stage of {list(STAGES)}."
+        )
+    data = {}
+    for record in predictions.records.values():
+        derived = ImagePrediction.from_stages(record.sample_id, record.description, record.clarity, record.view_answer)
+        if derived.decision != record.decision:
+            raise ValueError(
+                f"{predictions.source}: the final answer of {record.sample_id} ({record.decision!r}) does not follow "
+                "from its stage answers (a voted record?); write it with save_predictions (staged JSONL) instead."
+            )
+        data[record.sample_id] = {
+            "object": record.description,
+            "clarity": record.clarity,
+            "view_answer": record.view_answer,
+        }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
     return path

@@ -7,7 +7,13 @@ occ-hf eval --predictions s0.jsonl s1.jsonl s2.jsonl s3.jsonl s4.jsonl --referen
 ```
 
 Several prediction files are k sampled runs: they are reduced by majority vote (`occ_hf.eval.self_consistency`)
-and the vote is scored. Scoring a model directly (`--model`) needs the model package and is not part of this yet.
+and the vote is scored. With `--model` and `--dataset` instead, the model is run over the dataset's test rows
+(`occ_hf.eval.model_eval`), which also writes its answers as `predictions.json`:
+
+```bash
+occ-hf eval --model runs/tiny --dataset occ-obman-cot --data_dir data/obman --views_dir data/views --batch_size 16
+occ-hf eval --predictions runs/eval/predictions.json --references data/obman   # re-scores that run
+```
 """
 
 from dataclasses import dataclass, field
@@ -29,9 +35,27 @@ class EvalConfig:
     r"""
     Configuration of `occ-hf eval`, which scores predictions with [`score_predictions`] and writes the report.
 
-    > Parameters that select the inputs
+    > Parameters that select the inputs: a model and a dataset, or predictions and references
 
     Parameters:
+        model (`str`, *optional*):
+            A checkpoint folder or Hub repo id, loaded with `AutoModelForImageTextToText` and `AutoProcessor`, whose
+            `recognize()` is run over the dataset's rows (an OccInternVL model, `code` prompts, `staged` policy).
+        dataset (`str`, *optional*):
+            With `model`: `occ-obman-cot` (built from `data_dir`), a parquet folder or a Hub dataset repo; its rows'
+            `label` and `occlusion` are the references.
+        dataset_config (`str`, *optional*, defaults to `"test"`):
+            The dataset config to read (`--config`): it must have `image`, `view`, `id`, `label`, `occlusion`.
+        data_dir (`str`, *optional*), views_dir (`str`, *optional*):
+            The ObMan root and the folder of 3D views, passed to `load_dataset` (for the `occ-obman-cot` builder).
+        batch_size (`int`, *optional*, defaults to `8`):
+            Images per `recognize()` call.
+        max_samples (`int`, *optional*):
+            Evaluate only the first rows.
+        device (`str`, *optional*):
+            Where the model runs; defaults to `cuda` when available, else `cpu`.
+        dtype (`str`, *optional*, defaults to `"auto"`):
+            Weights dtype passed to `from_pretrained` (`auto` keeps the checkpoint's; `bfloat16` on a GPU).
         predictions (`list[str]`):
             Predictions file(s): the seed's `{id: answer}` or `{id: {object, clarity}}` JSON, or occ-hf's staged
             JSONL. Several files are k sampled runs, reduced by majority vote (self-consistency).
@@ -39,7 +63,7 @@ class EvalConfig:
             An ObMan root folder (read with `ObManSplit`), the seed's chat JSONL, or a JSON/JSONL of
             `{id, label[, occlusion]}`.
         split (`str`, *optional*, defaults to `"test"`):
-            The split to read when `references` is an ObMan root.
+            The split of the dataset, or of the ObMan root given as `references`.
         reference_ids (`str`, *optional*):
             A list of the test ids (e.g. the seed's `obman_view_test_all.txt`); the references are restricted to
             it, in its order, and every id must have a reference.
@@ -54,8 +78,22 @@ class EvalConfig:
         on_extra_prediction (`str`, *optional*, defaults to `"error"`):
             `error` or `ignore` (listed in the report) for predicted ids that no reference has.
         output_dir (`str`, *optional*, defaults to `"runs/eval"`):
-            Where `report.json`, `report.md` and the PNG plots go.
+            Where `report.json`, `report.md` and the PNG plots go (and `predictions.json` with `model`).
     """
+
+    model: str | None = field(default=None, metadata={"help": "Checkpoint folder or Hub id to run and score."})
+    dataset: str | None = field(
+        default=None, metadata={"help": "With --model: occ-obman-cot (with --data_dir), a parquet folder or a repo."}
+    )
+    dataset_config: str = field(
+        default="test", metadata={"help": "Dataset config with image, view, id, label.", "aliases": ["--config"]}
+    )
+    data_dir: str | None = field(default=None, metadata={"help": "ObMan root, for the occ-obman-cot builder."})
+    views_dir: str | None = field(default=None, metadata={"help": "Folder of 3D views (seed file names)."})
+    batch_size: int = field(default=8, metadata={"help": "Images per recognize() call."})
+    max_samples: int | None = field(default=None, metadata={"help": "Evaluate only the first rows."})
+    device: str | None = field(default=None, metadata={"help": "cuda or cpu; cuda when available by default."})
+    dtype: str = field(default="auto", metadata={"help": "Weights dtype for from_pretrained (auto, bfloat16, ...)."})
 
     predictions: list[str] = field(
         default_factory=list, metadata={"help": "Predictions file(s); several = k sampled runs, majority-voted."}
@@ -87,15 +125,19 @@ def _load_runs(paths: list[str]) -> PredictionSet:
 
 
 def run_eval(config: EvalConfig) -> tuple[dict, dict[str, Path]]:
-    """Loads the predictions and references of `config`, scores them, writes the report; returns both.
+    """Loads the predictions and references of `config` (or runs `config.model` over `config.dataset`), scores them,
+    writes the report; returns both.
 
     Returns:
         `(report, paths)`: the dict of [`score_predictions`] and the written files by name.
     """
+    if config.model is not None:
+        from .model_eval import run_model_eval
+
+        return run_model_eval(config)
     if not config.predictions:
         raise ValueError(
-            "occ-hf eval needs --predictions FILE [FILE ...] (scoring a model directly with --model is not "
-            "available yet: it needs the model package)."
+            "occ-hf eval needs --predictions FILE [FILE ...] with --references, or --model with --dataset."
         )
     if config.references is None:
         raise ValueError("occ-hf eval needs --references (an ObMan root, a seed chat jsonl, or a labels JSON/JSONL).")
