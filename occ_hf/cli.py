@@ -10,6 +10,7 @@ occ-hf seed import ../shared/seed/train_Q1_10140.head20.jsonl --obman_root data/
 occ-hf seed export out/sft1 --out sft1.jsonl  # byte-identical to the imported file
 occ-hf init-tiny runs/tiny                    # a tiny random OccInternVL checkpoint, built offline
 occ-hf eval --predictions runs/predictions.jsonl --references data/obman --split test --output_dir runs/eval
+occ-hf eval --model runs/tiny --dataset occ-obman-cot --data_dir data/obman --views_dir data/views
 occ-hf train sft --config recipes/tiny/sft_reflection.yaml --max_steps 10   # a stage on TRL; flags override YAML
 occ-hf convert-checkpoint InternVL2-2B.tar.gz occ-internvl-2b --dtype bfloat16
 occ-hf env                                    # versions and optional extras, for bug reports
@@ -195,7 +196,7 @@ def make_parser() -> argparse.ArgumentParser:
         ("seed import", SeedImportConfig, _seed_import, "Turn a seed jsonl into a dataset folder."),
         ("seed export", SeedExportConfig, _seed_export, "Write dataset rows back as a seed jsonl."),
         ("init-tiny", TinyOccInternVLConfig, _init_tiny, "Write a tiny random OccInternVL checkpoint (tests, demo)."),
-        ("eval", EvalConfig, _eval, "Score predictions: Description, Reflection, Decision, per class and occlusion."),
+        ("eval", EvalConfig, _eval, "Score a model or predictions: Description, Reflection, Decision, and more."),
         ("convert-checkpoint", ConvertCheckpointConfig, _convert_checkpoint, "Convert an InternVL checkpoint."),
     )
     groups = {}

@@ -10,6 +10,7 @@ from occ_hf.eval import (
     answer_class,
     load_predictions,
     save_predictions,
+    save_seed_predictions,
     score_predictions,
 )
 from occ_hf.obman import read_id_list
@@ -147,3 +148,27 @@ def test_missing_file_and_partial_save(tmp_path):
     path, _ = _seed_mpo()
     with pytest.raises(ValueError, match="hold only \\['decision'\\]"):
         save_predictions(load_predictions(path), tmp_path / "out.jsonl")
+
+
+def test_seed_stage_format_with_view_answers_round_trip(tmp_path):
+    records = [
+        ImagePrediction.from_stages("00000001", "The object is jar.", "No.", "The object is bowl."),
+        ImagePrediction.from_stages("00000002", "The object is can.", "No.", None),  # its view was missing
+        ImagePrediction.from_stages("00000003", None, None),  # its inference raised
+        ImagePrediction.from_stages("00000004", "The object is knife.", "Yes."),
+    ]
+    path = save_seed_predictions(PredictionSet.from_records(records), tmp_path / "run" / "predictions.json")
+    assert json.loads(path.read_text())["00000002"] == {
+        "object": "The object is can.",
+        "clarity": "No.",
+        "view_answer": None,
+    }
+    loaded = load_predictions(path)
+    assert loaded.stages == ("description", "reflection", "decision")
+    assert list(loaded.records.values()) == records
+    voted = ImagePrediction("00000005", "The object is can.", "Yes.", None, decision="The object is jar.")
+    with pytest.raises(ValueError, match="00000005 .* does not follow from its stage answers"):
+        save_seed_predictions(PredictionSet.from_records(records + [voted]), tmp_path / "voted.json")
+    seed_path, _ = _seed_mpo()
+    with pytest.raises(ValueError, match="hold only \\['decision'\\]"):
+        save_seed_predictions(load_predictions(seed_path), tmp_path / "out.json")
