@@ -5,6 +5,8 @@ occ-hf demo                                   # the main job on its built-in def
 occ-hf synth-obman data/obman --n 64 --split test --seed 0
 occ-hf synth-obman data/obman --split test --ids_from ../shared/seed/obman_view_test_all.txt --num_proc 2
 occ-hf obman-summary data/obman --split test --on_unknown_class skip
+occ-hf views fetch --ids_from ../shared/seed/obman_view_test_all.txt --out views/test
+occ-hf views render --obman_root data/obman --out views/test --num_orbit_views 3
 occ-hf env                                    # versions and optional extras, for bug reports
 ```
 
@@ -87,6 +89,18 @@ def _demo(args) -> None:
     run_demo(_config_from(args, DemoConfig))
 
 
+def _views_fetch(args) -> None:
+    from .views.fetch import FetchViewsConfig, fetch_views_main
+
+    fetch_views_main(_config_from(args, FetchViewsConfig))
+
+
+def _views_render(args) -> None:
+    from .views.render import RenderViewsConfig, render_views_main
+
+    render_views_main(_config_from(args, RenderViewsConfig))
+
+
 def _env(args) -> None:
     import torch
 
@@ -113,6 +127,8 @@ def make_parser() -> argparse.ArgumentParser:
 
     from .demo import DemoConfig
     from .obman.synth import SynthObManConfig
+    from .views.fetch import FetchViewsConfig
+    from .views.render import RenderViewsConfig
 
     parser = argparse.ArgumentParser(prog="occ-hf", description="OCC-MLLM-CoT in the Hugging Face ecosystem.")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=HfArgumentParser)
@@ -120,16 +136,38 @@ def make_parser() -> argparse.ArgumentParser:
         ("demo", DemoConfig, _demo, "Run the main job on its built-in default."),
         ("synth-obman", SynthObManConfig, _synth_obman, "Write an ObMan-format split of generated samples."),
         ("obman-summary", ObManSummaryConfig, _obman_summary, "Read an ObMan split and summarise it."),
+        (
+            "views",
+            (
+                ("fetch", FetchViewsConfig, _views_fetch, "Download precomputed 3D views (resume, retries, checks)."),
+                ("render", RenderViewsConfig, _views_render, "Render 3D views from meshes, batched, CPU or GPU."),
+            ),
+            None,
+            "Fetch or render the 3D views of samples.",
+        ),
     )
+    _add_commands(subparsers, commands)
+    env = subparsers.add_parser("env", help="Print versions and optional extras.", dataclass_types=[])
+    env.set_defaults(handler=_env)
+    return parser
+
+
+def _add_commands(subparsers, commands) -> None:
+    """Adds `(name, config_class, handler, help)` subcommands; a tuple of such entries in place of the config
+    class makes a group (`occ-hf views fetch ...`)."""
     for name, config_class, handler, help_text in commands:
+        if isinstance(config_class, tuple):
+            group = subparsers.add_parser(name, help=help_text, description=help_text, dataclass_types=[])
+            parser_class = type(group)
+            _add_commands(
+                group.add_subparsers(dest=f"{name}_command", required=True, parser_class=parser_class), config_class
+            )
+            continue
         positional, options = _option_fields(config_class)
         subparser = subparsers.add_parser(name, help=help_text, description=help_text, dataclass_types=[options])
         if positional is not None:
             subparser.add_argument(positional.name, help=positional.metadata.get("help"))
         subparser.set_defaults(handler=handler)
-    env = subparsers.add_parser("env", help="Print versions and optional extras.", dataclass_types=[])
-    env.set_defaults(handler=_env)
-    return parser
 
 
 def _option_fields(config_class) -> tuple[Field | None, type]:

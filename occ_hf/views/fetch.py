@@ -7,8 +7,8 @@ deleted and fetched again (up to `retries`). A view already in the folder is kep
 A `404` is not retried: the id is reported as missing (the Decision metric counts a missing view as wrong).
 
 ```bash
-occ-hf views fetch views/test --ids_from ../shared/seed/obman_view_test_all.txt     # the seed's 6,227 test views
-occ-hf views fetch views/val --ids_from val_ids.txt --split val --source https://host/views/{split}/{name}
+occ-hf views fetch --ids_from ../shared/seed/obman_view_test_all.txt --out views/test   # the seed's 6,227 views
+occ-hf views fetch --ids_from val_ids.txt --split val --source "https://host/views/{split}/{name}" --out views/val
 ```
 ```python
 report = fetch_views(ids, "views/test")      # FetchReport: fetched, present, missing (id -> url), failed (id -> why)
@@ -45,20 +45,20 @@ _CHUNK_BYTES = 1 << 16
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FetchViewsConfig:
     r"""
-    Configuration of `occ-hf views fetch OUT`, which downloads views with [`fetch_views`].
+    Configuration of `occ-hf views fetch`, which downloads views with [`fetch_views`].
 
     Parameters:
-        out (`str`):
-            Folder the views are written to, under the seed's names.
-        ids_from (`str`):
-            The ids to fetch: a view list (the seed's `obman_view_test_all.txt`), a seed jsonl or a json id list.
-        source (`str`, *optional*, defaults to `SEED_VIEWS_URL`):
-            URL prefix, or URL template with `{id}`, `{split}` or `{name}`.
         split (`str`, *optional*, defaults to `"test"`):
             ObMan split of the ids (it is part of the file name).
+        ids_from (`str`):
+            The ids to fetch: a view list (the seed's `obman_view_test_all.txt`), a seed jsonl or a json id list.
+        out (`str`):
+            Folder the views are written to, under the seed's names.
+        source (`str`, *optional*, defaults to `SEED_VIEWS_URL`):
+            URL prefix, or URL template with `{id}`, `{split}` or `{name}`.
         retries (`int`, *optional*, defaults to `3`):
             Further attempts after a failed one (connection errors, server errors, unreadable files).
         timeout (`float`, *optional*, defaults to `30.0`):
@@ -67,12 +67,10 @@ class FetchViewsConfig:
             Parallel downloads.
     """
 
-    out: str = field(metadata={"help": "Folder the views are written to."})
-    ids_from: str | None = field(
-        default=None, metadata={"help": "Id list (seed's obman_view_test_all.txt), seed jsonl or json id list."}
-    )
-    source: str = field(default=SEED_VIEWS_URL, metadata={"help": "URL prefix or template ({id}, {split}, {name})."})
     split: str = field(default="test", metadata={"help": "ObMan split of the ids."})
+    ids_from: str = field(metadata={"help": "Id list (seed's obman_view_test_all.txt), seed jsonl or json id list."})
+    out: str = field(metadata={"help": "Folder the views are written to."})
+    source: str = field(default=SEED_VIEWS_URL, metadata={"help": "URL prefix or template ({id}, {split}, {name})."})
     retries: int = field(default=3, metadata={"help": "Further attempts after a failed one."})
     timeout: float = field(default=30.0, metadata={"help": "Seconds without data before an attempt fails."})
     num_workers: int = field(default=8, metadata={"help": "Parallel downloads."})
@@ -240,8 +238,6 @@ def fetch_views_main(config: FetchViewsConfig) -> FetchReport:
     """`occ-hf views fetch`: reads the ids, fetches, writes `fetch_report.json` beside the views and prints it."""
     from ..obman import read_id_list
 
-    if config.ids_from is None:
-        raise ValueError("occ-hf views fetch needs --ids_from (e.g. ../shared/seed/obman_view_test_all.txt).")
     ids, _ = read_id_list(config.ids_from)
     report = fetch_views(
         ids,
