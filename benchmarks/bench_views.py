@@ -1,29 +1,32 @@
 """Views per second of the 3D-view renderers: torch one view at a time vs batched, and pyrender where it runs.
 
-It generates a small ObMan-format split (the generator's procedural meshes, ~1,000-3,000 triangles each, like
-MOHO's marching-cubes meshes after decimation), loads the known meshes, then renders every sample's input-camera
-view plus `--num_orbit_views` orbit views at 256 x 256 with each configuration, `--repeats` times after one
-warm-up pass, and reports the best time. The baseline is the torch backend at batch size 1 in the same run, so the
-ratios hold on a loaded or a different machine; absolute views/s depend on it.
+It generates a small ObMan-format split and loads its known meshes (the generator's procedural meshes have ~200
+triangles; `--subdivisions k` splits every triangle into 4^k, to reach the ~3,000-50,000 of a marching-cubes mesh
+such as MOHO's), then renders every sample's input-camera view plus `--num_orbit_views` orbit views at 256 x 256
+with each configuration, `--repeats` times after one warm-up pass, and reports the best time. The baseline is the
+torch backend at batch size 1 in the same run, so the ratios hold on a loaded or a different machine; absolute
+views/s depend on it.
 
 ```bash
 python benchmarks/bench_views.py                          # CPU: torch unbatched vs batched, pyrender if installed
 python benchmarks/bench_views.py --device cuda            # GPU (needs trimesh, used by the generator)
-python benchmarks/bench_views.py --device cuda --num_samples 256 --batch_size 64 --json results.json
+python benchmarks/bench_views.py --device cuda --subdivisions 2 --json results.json
 ```
 """
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
 
 import torch
+import trimesh
 
 from occ_hf.import_utils import is_pyrender_available
 from occ_hf.obman import ObManSplit, generate_obman_split
-from occ_hf.views import GroundTruthMesh, render_views
+from occ_hf.views import GroundTruthMesh, ObjectMesh, render_views
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -31,8 +34,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu", help="Torch device of the torch backend (cpu or cuda).")
     parser.add_argument("--num_samples", type=int, default=32, help="Generated samples (meshes) to render.")
     parser.add_argument("--num_orbit_views", type=int, default=1, help="Orbit views per sample, besides view 0.")
-    parser.add_argument("--batch_size", type=int, default=32, help="Samples per call of the batched run.")
-    parser.add_argument("--repeats", type=int, default=3, help="Timed passes per configuration; the best counts.")
+    parser.add_argument("--batch_size", type=int, nargs="+", default=[8, 32], help="Samples per batched call.")
+    parser.add_argument("--subdivisions", type=int, default=0, help="Split each triangle into 4^k (denser meshes).")
+    parser.add_argument("--repeats", type=int, default=5, help="Timed passes per configuration; the best counts.")
     parser.add_argument("--skip_pyrender", action="store_true", help="Do not time the pyrender backend.")
     parser.add_argument("--json", default=None, help="Also write the results to this JSON file.")
     return parser
@@ -43,16 +47,22 @@ def _synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _time(meshes, device: str, repeats: int, **kwargs) -> float:
-    """Best wall time of `repeats` passes over all meshes, after one warm-up pass."""
-    render_views(meshes, device=device, **kwargs)
-    _synchronize(device)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
+def _time_all(meshes, device: str, repeats: int, configurations: list[dict]) -> list[float]:
+    """Best wall time of each configuration over `repeats` passes, after one warm-up pass each.
+
+    Passes are interleaved (every configuration once, then again), so a machine whose load changes during the run
+    (a shared CI runner) slows all configurations alike and the ratios stay meaningful.
+    """
+    for kwargs in configurations:
         render_views(meshes, device=device, **kwargs)
-        _synchronize(device)
-        best = min(best, time.perf_counter() - start)
+    _synchronize(device)
+    best = [float("inf")] * len(configurations)
+    for _ in range(repeats):
+        for index, kwargs in enumerate(configurations):
+            start = time.perf_counter()
+            render_views(meshes, device=device, **kwargs)
+            _synchronize(device)
+            best[index] = min(best[index], time.perf_counter() - start)
     return best
 
 
@@ -61,25 +71,33 @@ def main(args: argparse.Namespace) -> dict:
         summary = generate_obman_split(root, n=args.num_samples, seed=0, split="test", progress=False)
         split = ObManSplit(root, "test", shapenet_root=summary.shapenet_root)
         meshes = [GroundTruthMesh().reconstruct(None, sample) for sample in split]
+    for _ in range(args.subdivisions):
+        meshes = [ObjectMesh(*trimesh.remesh.subdivide(m.vertices, m.faces), m.object_to_camera) for m in meshes]
     num_views = len(meshes) * (1 + args.num_orbit_views)
     configurations = [
         ("torch, batch 1 (baseline)", {"backend": "torch", "batch_size": 1}),
-        (f"torch, batch {args.batch_size}", {"backend": "torch", "batch_size": args.batch_size}),
-    ]
+    ] + [(f"torch, batch {size}", {"backend": "torch", "batch_size": size}) for size in args.batch_size]
     if is_pyrender_available() and not args.skip_pyrender:
         configurations.append(("pyrender (EGL, 2x oversampled), one view per draw", {"backend": "pyrender"}))
 
     results = {
-        "device": torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else platform.processor(),
+        "device": torch.cuda.get_device_name(args.device)
+        if args.device.startswith("cuda")
+        else f"{platform.machine()} CPU, {os.cpu_count()} cores",
         "torch_threads": torch.get_num_threads(),
         "num_samples": len(meshes),
         "views_per_sample": 1 + args.num_orbit_views,
         "mean_faces": sum(len(mesh.faces) for mesh in meshes) / len(meshes),
         "runs": [],
     }
+    timings = _time_all(
+        meshes,
+        args.device,
+        args.repeats,
+        [{"num_orbit_views": args.num_orbit_views, **kw} for _, kw in configurations],
+    )
     baseline = None
-    for name, kwargs in configurations:
-        seconds = _time(meshes, args.device, args.repeats, num_orbit_views=args.num_orbit_views, **kwargs)
+    for (name, _), seconds in zip(configurations, timings, strict=True):
         views_per_second = num_views / seconds
         baseline = baseline or views_per_second
         results["runs"].append(

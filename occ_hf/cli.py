@@ -105,7 +105,7 @@ def _env(args) -> None:
     import torch
 
     from . import __version__
-    from .import_utils import is_flash_attn_available, is_pytorch3d_available, package_version
+    from .import_utils import is_flash_attn_available, is_pyrender_available, is_pytorch3d_available, package_version
 
     report = {
         "occ-hf": __version__,
@@ -115,6 +115,7 @@ def _env(args) -> None:
         **{name: package_version(name) for name in ("peft", "accelerate", "huggingface_hub", "evaluate", "trimesh")},
         "cuda available": torch.cuda.is_available(),
         "pytorch3d (extra render)": is_pytorch3d_available(),
+        "pyrender (extra gl)": is_pyrender_available(),
         "flash-attn (extra flash)": is_flash_attn_available(),
     }
     for key, value in report.items():
