@@ -18,15 +18,24 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
-import trimesh
 
-from occ_hf.import_utils import is_pyrender_available
-from occ_hf.obman import ObManSplit, generate_obman_split
-from occ_hf.views import GroundTruthMesh, ObjectMesh, render_views
+
+# Runnable from a bare checkout (the GPU machine gets the working tree, not an installed package).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+try:
+    import trimesh
+
+    from occ_hf.import_utils import is_pyrender_available
+    from occ_hf.obman import ObManSplit, generate_obman_split
+    from occ_hf.views import GroundTruthMesh, ObjectMesh, render_views
+except ImportError as error:
+    sys.exit(f"bench_views.py needs occ-hf's dependencies ({error}); e.g. pip install trimesh pillow tqdm.")
 
 
 def make_parser() -> argparse.ArgumentParser:

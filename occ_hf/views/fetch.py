@@ -134,6 +134,11 @@ def fetch_views(
     Returns:
         [`FetchReport`]; ids in `missing` and `failed` are also logged.
     """
+    if not source.startswith(("http://", "https://")):
+        raise ValueError(
+            f"fetch_views downloads over HTTP(S), got source {source!r}; views already on disk need no fetching "
+            "(look them up with find_views or resolve_views)."
+        )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     urls = resolve_views(ids, source, split, template)

@@ -96,6 +96,11 @@ def test_404_is_reported_by_id_and_not_retried(view_server, tmp_path):
     assert len(view_server.requests_for(view_name("00000003"))) == 1
 
 
+def test_a_local_folder_is_not_a_fetch_source(tmp_path):
+    with pytest.raises(ValueError, match="find_views"):
+        fetch_views(IDS, tmp_path / "out", source=str(tmp_path))
+
+
 def test_cli_fetch_writes_a_report(view_server, tmp_path, capsys):
     _serve(view_server, ids=["00000000"])
     ids_file = tmp_path / "ids.txt"
