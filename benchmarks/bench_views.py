@@ -41,9 +41,17 @@ except ImportError as error:
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", help="Torch device of the torch backend (cpu or cuda).")
-    parser.add_argument("--num_samples", type=int, default=32, help="Generated samples (meshes) to render.")
+    parser.add_argument(
+        "--num_samples", type=int, default=None, help="Generated samples (meshes) to render; 32 on CPU, 256 on GPU."
+    )
     parser.add_argument("--num_orbit_views", type=int, default=1, help="Orbit views per sample, besides view 0.")
-    parser.add_argument("--batch_size", type=int, nargs="+", default=[8, 32], help="Samples per batched call.")
+    parser.add_argument(
+        "--batch_size",
+        type=int,
+        nargs="+",
+        default=None,
+        help="Samples per batched call; 8 32 on CPU, 8 64 256 on GPU.",
+    )
     parser.add_argument("--subdivisions", type=int, default=0, help="Split each triangle into 4^k (denser meshes).")
     parser.add_argument("--repeats", type=int, default=5, help="Timed passes per configuration; the best counts.")
     parser.add_argument("--skip_pyrender", action="store_true", help="Do not time the pyrender backend.")
@@ -76,8 +84,15 @@ def _time_all(meshes, device: str, repeats: int, configurations: list[dict]) -> 
 
 
 def main(args: argparse.Namespace) -> dict:
+    on_gpu = args.device.startswith("cuda")
+    args.num_samples = args.num_samples or (256 if on_gpu else 32)
+    args.batch_size = args.batch_size or ([8, 64, 256] if on_gpu else [8, 32])
     with tempfile.TemporaryDirectory() as root:
-        summary = generate_obman_split(root, n=args.num_samples, seed=0, split="test", progress=False)
+        # The generator renders on the CPU; use the cores for it.
+        num_proc = min(8, os.cpu_count() or 1)
+        summary = generate_obman_split(
+            root, n=args.num_samples, seed=0, split="test", batch_size=16, num_proc=num_proc, progress=False
+        )
         split = ObManSplit(root, "test", shapenet_root=summary.shapenet_root)
         meshes = [GroundTruthMesh().reconstruct(None, sample) for sample in split]
     for _ in range(args.subdivisions):

@@ -28,19 +28,20 @@ Backends (`backend=`), and why `torch` is the default:
 - pytorch3d, the field's standard, has no wheels for this project's Python and builds from source in ~20 min; it
   is not installed on the project's machines, so no code path uses it here (one that cannot be tested is not kept).
 
-Measured on the 2-core development machine with `benchmarks/bench_views.py` (32 generated samples x 2 views,
-256 x 256; the machine was shared and loaded, so the ratios in one run mean more than the absolute figures):
+Measured on the 2-core development machine (shared with other jobs) with `benchmarks/bench_views.py`: 32 generated
+samples x 2 views, 256 x 256, configurations interleaved, best of 5; views/s and ratio to the baseline:
 
-| configuration (205 triangles per mesh)             | lightly loaded | loaded, interleaved | loaded, interleaved |
-|----------------------------------------------------|----------------|---------------------|---------------------|
-| torch, one view per call (baseline)                | 150 views/s    | 6.7 views/s (1.0x)  | 6.0 views/s (1.0x)  |
-| torch, 32 samples (64 views) per call              | 118 (0.79x)    | 27.3 views/s (4.1x) | 13.9 views/s (2.3x) |
-| pyrender, EGL on Mesa (CPU), 2x oversampled        | 63 (0.42x)     | 27.5 views/s (4.1x) | 15.5 views/s (2.6x) |
+| configuration                                  | 205 triangles per mesh | 3,276 (`--subdivisions 2`) |
+|------------------------------------------------|------------------------|----------------------------|
+| torch, one sample per call (baseline)          | 205 (1.0x)             | 87 (1.0x)                  |
+| torch, 8 samples (16 views) per call           | 250 (1.22x)            | 140 (1.61x)                |
+| torch, 32 samples (64 views) per call          | 134 (0.65x)            | 95 (1.10x)                 |
+| pyrender, EGL on Mesa (CPU), 2x oversampled    | 64 (0.31x)             | 25 (0.29x)                 |
 
-On a quiet CPU one view per call is already fast (~7 ms) and batching does not help; when the cores are shared,
-the many small ops of unbatched calls suffer most and batching recovers 2-4x; pyrender is on a par with batched
-torch there. The torch backend is the default because it runs wherever torch runs (pyrender needs libEGL and is
-not on the project's GPU machine), it is exact against the generator, and a GPU is where its batched calls pay
+On a CPU the torch backend is 3-4x faster than pyrender and batches of ~8 samples are best (larger ones are
+memory-bound); under heavy load (other jobs on both cores) unbatched calls suffered most and batching gained
+2-4x. The torch backend is the default because it is the fastest here, runs wherever torch runs (pyrender needs
+libEGL and is not on the project's GPU machine), is exact against the generator, and batches on a GPU
 (`python benchmarks/bench_views.py --device cuda` measures that).
 """
 
@@ -114,8 +115,8 @@ class RenderViewsConfig:
             `torch` or `pyrender`.
         device (`str`, *optional*, defaults to `"cpu"`):
             Torch device of the `torch` backend (`cuda` for a GPU).
-        batch_size (`int`, *optional*, defaults to `32`):
-            Samples rendered together.
+        batch_size (`int`, *optional*, defaults to `8`):
+            Samples rendered together (8 is fastest on a CPU; a GPU takes more).
         on_unknown_class (`str`, *optional*, defaults to `"skip"`):
             `error` or `skip` (counted) for samples of other classes (ObMan's mugs).
     """
@@ -133,7 +134,7 @@ class RenderViewsConfig:
     orbit_elevation: float = field(default=0.0, metadata={"help": "Tilt of the orbit views in degrees."})
     backend: str = field(default="torch", metadata={"help": "torch or pyrender."})
     device: str = field(default="cpu", metadata={"help": "Torch device of the torch backend."})
-    batch_size: int = field(default=32, metadata={"help": "Samples rendered together."})
+    batch_size: int = field(default=8, metadata={"help": "Samples rendered together (GPU: more)."})
     on_unknown_class: str = field(default="skip", metadata={"help": "error or skip (counted) for other classes."})
 
 
@@ -201,7 +202,7 @@ def render_views(
     orbit_elevation: float = 0.0,
     backend: Literal["torch", "pyrender"] = "torch",
     device: str | torch.device = "cpu",
-    batch_size: int = 32,
+    batch_size: int = 8,
 ) -> RenderedViews:
     """Renders each mesh from ObMan's camera (and orbit views), grey on black.
 
@@ -212,7 +213,7 @@ def render_views(
         orbit_elevation (`float`, *optional*, defaults to 0.0): Tilt of the orbit views in degrees.
         backend (`str`, *optional*, defaults to `"torch"`): `torch` or `pyrender` (see the module docstring).
         device (`str` or `torch.device`, *optional*, defaults to `"cpu"`): Device of the `torch` backend.
-        batch_size (`int`, *optional*, defaults to 32): Meshes rasterized in one call (all their views together).
+        batch_size (`int`, *optional*, defaults to 8): Meshes rasterized in one call (all their views together).
 
     Returns:
         [`RenderedViews`] on the CPU, with `V = 1 + num_orbit_views` views per mesh.
@@ -362,7 +363,7 @@ def render_split_views(
     orbit_elevation: float = 0.0,
     backend: Literal["torch", "pyrender"] = "torch",
     device: str | torch.device = "cpu",
-    batch_size: int = 32,
+    batch_size: int = 8,
     progress: bool = True,
 ) -> RenderReport:
     """Reconstructs (or loads) a mesh per sample of `split` and writes its views to `out`, a batch at a time.
