@@ -12,6 +12,8 @@ occ-hf init-tiny runs/tiny                    # a tiny random OccInternVL checkp
 occ-hf eval --predictions runs/predictions.jsonl --references data/obman --split test --output_dir runs/eval
 occ-hf train sft --config recipes/tiny/sft_reflection.yaml --max_steps 10   # a stage on TRL; flags override YAML
 occ-hf convert-checkpoint InternVL2-2B.tar.gz occ-internvl-2b --dtype bfloat16
+occ-hf views fetch --ids_from ../shared/seed/obman_view_test_all.txt --out views/test
+occ-hf views render --obman_root data/obman --out views/test --num_orbit_views 3
 occ-hf env                                    # versions and optional extras, for bug reports
 ```
 
@@ -154,11 +156,23 @@ def _train(args) -> None:
     stage.main(*parser.parse_args_and_config(args.stage_args))
 
 
+def _views_fetch(args) -> None:
+    from .views.fetch import FetchViewsConfig, fetch_views_main
+
+    fetch_views_main(_config_from(args, FetchViewsConfig))
+
+
+def _views_render(args) -> None:
+    from .views.render import RenderViewsConfig, render_views_main
+
+    render_views_main(_config_from(args, RenderViewsConfig))
+
+
 def _env(args) -> None:
     import torch
 
     from . import __version__
-    from .import_utils import is_flash_attn_available, is_pytorch3d_available, package_version
+    from .import_utils import is_flash_attn_available, is_pyrender_available, is_pytorch3d_available, package_version
 
     report = {
         "occ-hf": __version__,
@@ -168,6 +182,7 @@ def _env(args) -> None:
         **{name: package_version(name) for name in ("peft", "accelerate", "huggingface_hub", "evaluate", "trimesh")},
         "cuda available": torch.cuda.is_available(),
         "pytorch3d (extra render)": is_pytorch3d_available(),
+        "pyrender (extra gl)": is_pyrender_available(),
         "flash-attn (extra flash)": is_flash_attn_available(),
     }
     for key, value in report.items():
@@ -201,6 +216,8 @@ COMMANDS = (
         _convert_checkpoint,
         "Convert an InternVL checkpoint.",
     ),
+    ("views fetch", "occ_hf.views.fetch:FetchViewsConfig", _views_fetch, "Download 3D views (resume, retries)."),
+    ("views render", "occ_hf.views.render:RenderViewsConfig", _views_render, "Render 3D views from meshes."),
 )
 
 
