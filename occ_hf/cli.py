@@ -5,7 +5,7 @@ occ-hf demo                                   # the main job on its built-in def
 occ-hf synth-obman data/obman --n 64 --split test --seed 0
 occ-hf synth-obman data/obman --split test --ids_from ../shared/seed/obman_view_test_all.txt --num_proc 2
 occ-hf obman-summary data/obman --split test --on_unknown_class skip
-occ-hf build-dataset data/obman --config reflection,preference --out out/occ-obman-cot [--push_to_hub org/x]
+occ-hf build-dataset --obman-root data/obman --config reflection,preference --out out/ds [--push-to-hub org/x]
 occ-hf seed import ../shared/seed/train_Q1_10140.head20.jsonl --obman_root data/obman --out out/sft1
 occ-hf seed export out/sft1 --out sft1.jsonl  # byte-identical to the imported file
 occ-hf init-tiny runs/tiny                    # a tiny random OccInternVL checkpoint, built offline
