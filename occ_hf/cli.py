@@ -5,7 +5,7 @@ occ-hf demo                                   # the main job on its built-in def
 occ-hf synth-obman data/obman --n 64 --split test --seed 0
 occ-hf synth-obman data/obman --split test --ids_from ../shared/seed/obman_view_test_all.txt --num_proc 2
 occ-hf obman-summary data/obman --split test --on_unknown_class skip
-occ-hf build-dataset data/obman --config reflection,preference --out out/occ-obman-cot [--push_to_hub org/x]
+occ-hf build-dataset --obman-root data/obman --config reflection,preference --out out/ds [--push-to-hub org/x]
 occ-hf seed import ../shared/seed/train_Q1_10140.head20.jsonl --obman_root data/obman --out out/sft1
 occ-hf seed export out/sft1 --out sft1.jsonl  # byte-identical to the imported file
 occ-hf init-tiny runs/tiny                    # a tiny random OccInternVL checkpoint, built offline
@@ -13,6 +13,8 @@ occ-hf eval --predictions runs/predictions.jsonl --references data/obman --split
 occ-hf eval --model runs/tiny --dataset occ-obman-cot --data_dir data/obman --views_dir data/views
 occ-hf train sft --config recipes/tiny/sft_reflection.yaml --max_steps 10   # a stage on TRL; flags override YAML
 occ-hf convert-checkpoint InternVL2-2B.tar.gz occ-internvl-2b --dtype bfloat16
+occ-hf views fetch --ids_from ../shared/seed/obman_view_test_all.txt --out views/test
+occ-hf views render --obman_root data/obman --out views/test --num_orbit_views 3
 occ-hf env                                    # versions and optional extras, for bug reports
 ```
 
@@ -21,6 +23,7 @@ work); heavy imports happen inside the subcommand so that `--help` stays fast.
 """
 
 import argparse
+import importlib
 import json
 import platform
 import sys
@@ -154,11 +157,23 @@ def _train(args) -> None:
     stage.main(*parser.parse_args_and_config(args.stage_args))
 
 
+def _views_fetch(args) -> None:
+    from .views.fetch import FetchViewsConfig, fetch_views_main
+
+    fetch_views_main(_config_from(args, FetchViewsConfig))
+
+
+def _views_render(args) -> None:
+    from .views.render import RenderViewsConfig, render_views_main
+
+    render_views_main(_config_from(args, RenderViewsConfig))
+
+
 def _env(args) -> None:
     import torch
 
     from . import __version__
-    from .import_utils import is_flash_attn_available, is_pytorch3d_available, package_version
+    from .import_utils import is_flash_attn_available, is_pyrender_available, is_pytorch3d_available, package_version
 
     report = {
         "occ-hf": __version__,
@@ -168,60 +183,91 @@ def _env(args) -> None:
         **{name: package_version(name) for name in ("peft", "accelerate", "huggingface_hub", "evaluate", "trimesh")},
         "cuda available": torch.cuda.is_available(),
         "pytorch3d (extra render)": is_pytorch3d_available(),
+        "pyrender (extra gl)": is_pyrender_available(),
         "flash-attn (extra flash)": is_flash_attn_available(),
     }
     for key, value in report.items():
         print(f"- {key}: {value}")
 
 
-def make_parser() -> argparse.ArgumentParser:
-    """The `occ-hf` parser with its subcommands."""
-    from transformers import HfArgumentParser
+# Each subcommand: name ("group name" for a subcommand of a group), its config class as "module:Class" (imported only
+# when that subcommand runs, so that `occ-hf --help` stays fast), its handler and its help.
+COMMANDS = (
+    ("demo", "occ_hf.demo:DemoConfig", _demo, "Run the main job on its built-in default."),
+    ("synth-obman", "occ_hf.obman.synth:SynthObManConfig", _synth_obman, "Write an ObMan-format split of samples."),
+    ("obman-summary", "occ_hf.cli:ObManSummaryConfig", _obman_summary, "Read an ObMan split and summarise it."),
+    (
+        "build-dataset",
+        "occ_hf.data.build:BuildDatasetConfig",
+        _build_dataset,
+        "Build occ-obman-cot to parquet (+ Hub).",
+    ),
+    ("seed import", "occ_hf.data.seed_formats:SeedImportConfig", _seed_import, "Turn a seed jsonl into a dataset."),
+    ("seed export", "occ_hf.data.seed_formats:SeedExportConfig", _seed_export, "Write rows back as a seed jsonl."),
+    (
+        "init-tiny",
+        "occ_hf.models.occ_internvl.tiny_occ_internvl:TinyOccInternVLConfig",
+        _init_tiny,
+        "Write a tiny random OccInternVL checkpoint (tests, demo).",
+    ),
+    (
+        "eval",
+        "occ_hf.eval.run_eval:EvalConfig",
+        _eval,
+        "Score a model or predictions: Description, Reflection, Decision.",
+    ),
+    (
+        "convert-checkpoint",
+        "occ_hf.models.occ_internvl.convert_occ_internvl:ConvertCheckpointConfig",
+        _convert_checkpoint,
+        "Convert an InternVL checkpoint.",
+    ),
+    ("views fetch", "occ_hf.views.fetch:FetchViewsConfig", _views_fetch, "Download 3D views (resume, retries)."),
+    ("views render", "occ_hf.views.render:RenderViewsConfig", _views_render, "Render 3D views from meshes."),
+)
 
-    from .data.build import BuildDatasetConfig
-    from .data.seed_formats import SeedExportConfig, SeedImportConfig
-    from .demo import DemoConfig
-    from .eval.run_eval import EvalConfig
-    from .models.occ_internvl.convert_occ_internvl import ConvertCheckpointConfig
-    from .models.occ_internvl.tiny_occ_internvl import TinyOccInternVLConfig
-    from .obman.synth import SynthObManConfig
+
+def make_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The `occ-hf` parser. Only the subcommand named in `argv` gets its options (and imports its config)."""
+    argv = sys.argv[1:] if argv is None else argv
+    words = [word for word in argv if not word.startswith("-")][:2]
+    chosen = next((name for name, *_ in COMMANDS if name.split() == words[: len(name.split())]), None)
+    if chosen is not None:
+        from transformers import HfArgumentParser
+
+        parser_class, extra = HfArgumentParser, {"dataclass_types": []}
+    else:
+        parser_class, extra = argparse.ArgumentParser, {}
 
     parser = argparse.ArgumentParser(prog="occ-hf", description="OCC-MLLM-CoT in the Hugging Face ecosystem.")
-    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=HfArgumentParser)
-    commands = (
-        ("demo", DemoConfig, _demo, "Run the main job on its built-in default."),
-        ("synth-obman", SynthObManConfig, _synth_obman, "Write an ObMan-format split of generated samples."),
-        ("obman-summary", ObManSummaryConfig, _obman_summary, "Read an ObMan split and summarise it."),
-        ("build-dataset", BuildDatasetConfig, _build_dataset, "Build occ-obman-cot configs to parquet (+ Hub)."),
-        ("seed import", SeedImportConfig, _seed_import, "Turn a seed jsonl into a dataset folder."),
-        ("seed export", SeedExportConfig, _seed_export, "Write dataset rows back as a seed jsonl."),
-        ("init-tiny", TinyOccInternVLConfig, _init_tiny, "Write a tiny random OccInternVL checkpoint (tests, demo)."),
-        ("eval", EvalConfig, _eval, "Score a model or predictions: Description, Reflection, Decision, and more."),
-        ("convert-checkpoint", ConvertCheckpointConfig, _convert_checkpoint, "Convert an InternVL checkpoint."),
-    )
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=parser_class)
     groups = {}
-    for name, config_class, handler, help_text in commands:
-        positionals, options = _option_fields(config_class)
-        parent = subparsers
+    for name, config_path, handler, help_text in COMMANDS:
+        parent, leaf = subparsers, name
         if " " in name:  # "seed import": a subcommand of the group "seed"
-            group, name = name.split(" ", 1)
+            group, leaf = name.split(" ", 1)
             if group not in groups:
-                group_parser = subparsers.add_parser(group, help=f"{group} subcommands", dataclass_types=[])
+                group_parser = subparsers.add_parser(group, help=f"{group} subcommands", **extra)
                 groups[group] = group_parser.add_subparsers(
-                    dest=f"{group}_command", required=True, parser_class=HfArgumentParser
+                    dest=f"{group}_command", required=True, parser_class=parser_class
                 )
             parent = groups[group]
-        subparser = parent.add_parser(name, help=help_text, description=help_text, dataclass_types=[options])
+        if name != chosen:
+            parent.add_parser(leaf, help=help_text, **extra)
+            continue
+        module_name, class_name = config_path.split(":")
+        positionals, options = _option_fields(getattr(importlib.import_module(module_name), class_name))
+        subparser = parent.add_parser(leaf, help=help_text, description=help_text, dataclass_types=[options])
         for positional in positionals:
             subparser.add_argument(positional.name, help=positional.metadata.get("help"))
         subparser.set_defaults(handler=handler)
     train = subparsers.add_parser(
-        "train", help="Train a stage on TRL: sft or mpo (--config recipe.yaml).", dataclass_types=[], add_help=False
+        "train", help="Train a stage on TRL: sft or mpo (--config recipe.yaml).", add_help=False, **extra
     )
     train.add_argument("stage", choices=("sft", "mpo"), help="The stage; `occ-hf train sft --help` lists its options.")
     train.add_argument("stage_args", nargs=argparse.REMAINDER, help="--config recipe.yaml and flags overriding it.")
     train.set_defaults(handler=_train)
-    env = subparsers.add_parser("env", help="Print versions and optional extras.", dataclass_types=[])
+    env = subparsers.add_parser("env", help="Print versions and optional extras.", **extra)
     env.set_defaults(handler=_env)
     return parser
 
@@ -244,7 +290,7 @@ def _option_fields(config_class) -> tuple[list[Field], type]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = make_parser().parse_args(argv)
+    args = make_parser(argv).parse_args(argv)
     args.handler(args)
 
 

@@ -8,7 +8,7 @@ import importlib.metadata
 import importlib.util
 
 
-__all__ = ["is_flash_attn_available", "is_pytorch3d_available", "package_version"]
+__all__ = ["is_flash_attn_available", "is_pyrender_available", "is_pytorch3d_available", "package_version"]
 
 
 def package_version(name: str) -> str | None:
@@ -22,6 +22,11 @@ def package_version(name: str) -> str | None:
 def is_pytorch3d_available() -> bool:
     """Whether pytorch3d (extra `render`, the field's standard mesh renderer) can be imported."""
     return importlib.util.find_spec("pytorch3d") is not None
+
+
+def is_pyrender_available() -> bool:
+    """Whether pyrender (extra `gl`, an OpenGL backend of the 3D views; headless it needs libEGL) is installed."""
+    return importlib.util.find_spec("pyrender") is not None
 
 
 def is_flash_attn_available() -> bool:

@@ -24,3 +24,17 @@ def test_env(capsys):
     main(["env"])
     printed = capsys.readouterr().out
     assert "- transformers: 5." in printed and "pytorch3d (extra render)" in printed
+
+
+def test_top_level_help_imports_no_heavy_library():
+    """`occ-hf --help` builds no subcommand's options, so it imports neither torch nor transformers."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom occ_hf.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert "build-dataset" in result.stdout and "convert-checkpoint" in result.stdout

@@ -1,8 +1,8 @@
 """`occ-hf build-dataset`: build `occ-obman-cot` configs from an ObMan root, export parquet + card, optionally push.
 
 ```bash
-occ-hf build-dataset --obman_root /data/obman --config reflection,preference --out out/occ-obman-cot
-occ-hf build-dataset --obman_root /data/obman --config all --out out/occ-obman-cot --push_to_hub org/occ-obman-cot
+occ-hf build-dataset --obman-root /data/obman --config reflection,preference --out out/occ-obman-cot
+occ-hf build-dataset --obman-root /data/obman --config all --out out/occ-obman-cot --push-to-hub org/occ-obman-cot
 ```
 """
 
@@ -48,7 +48,9 @@ class BuildDatasetConfig:
             Forwarded to the builder (see `OccObManCotConfig`).
     """
 
-    obman_root: str = field(metadata={"help": "ObMan root holding train/, val/, test/."})
+    obman_root: str | None = field(
+        default=None, metadata={"help": "ObMan root holding train/, val/, test/ (required)."}
+    )
     out: str = field(default="out/occ-obman-cot", metadata={"help": "Folder to write (parquet shards + README.md)."})
     config: str = field(default="all", metadata={"help": "Comma-separated configs, or 'all'."})
     push_to_hub: str | None = field(default=None, metadata={"help": "Dataset repo id to upload to."})
@@ -79,6 +81,8 @@ def build_dataset(config: BuildDatasetConfig) -> Path:
     from .export import export_dataset, push_folder
     from .occ_obman_cot import CONFIG_NAMES
 
+    if config.obman_root is None:
+        raise ValueError("build-dataset needs --obman_root, the ObMan root holding train/, val/, test/.")
     names = list(CONFIG_NAMES) if config.config == "all" else [name.strip() for name in config.config.split(",")]
     unknown = [name for name in names if name not in CONFIG_NAMES]
     if unknown:

@@ -43,6 +43,7 @@ from pathlib import Path
 import datasets
 from PIL import Image, UnidentifiedImageError
 
+from occ_hf import CITATION
 from occ_hf.cot import (
     ClarityLabeler,
     cot_messages,
@@ -60,14 +61,9 @@ from occ_hf.obman.reader import SYNTH_MARKER
 
 logger = logging.getLogger(__name__)
 
-_CITATION = """\
-@article{wang2025occmllmcot,
-  title   = {OCC-MLLM-CoT: Self-Correction Enhanced Occlusion Recognition with Large Language Models via 3D-Aware
-             Supervision, Chain-of-Thoughts Guidance},
-  author  = {Wang, Chaoyi and others},
-  journal = {arXiv preprint arXiv:2504.04781},
-  year    = {2025}
-}
+_CITATION = (
+    CITATION
+    + """\
 @inproceedings{hasson19_obman,
   title     = {Learning joint reconstruction of hands and manipulated objects},
   author    = {Hasson, Yana and Varol, G{\\"u}l and Tzionas, Dimitris and Kalevatykh, Igor and Black, Michael J.
@@ -76,6 +72,7 @@ _CITATION = """\
   year      = {2019}
 }
 """
+)
 _DESCRIPTION = "Occluded-object recognition on ObMan with 3D views and a staged chain of thought (OCC-MLLM-CoT)."
 _HOMEPAGE = "https://github.com/chaoyiwang09/OCC-MLLM"
 CONFIG_NAMES = ("description", "reflection", "decision", "cot", "preference", "test")

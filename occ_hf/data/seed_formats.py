@@ -15,13 +15,14 @@ separators and key order), so import then export reproduces the file byte for by
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
 
 from ..cot import content_to_text, get_prompt_style, parse_clarity, text_to_content
+from ..jsonl import read_jsonl_rows
 from ..obman import ObManFormatError, ObManSplit
 from ..obman.classes import OCC_CLASSES
 from .occ_obman_cot import _features, _image_file
@@ -58,15 +59,6 @@ def seed_features(seed_format: str) -> datasets.Features:
     return features
 
 
-def _read_lines(path: Path) -> Iterator[tuple[int, dict]]:
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            try:
-                yield number, json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number}: not valid JSON ({error}).") from None
-
-
 def import_seed_jsonl(
     path: str | os.PathLike, obman_root: str | os.PathLike, split: str = "train"
 ) -> datasets.Dataset:
@@ -77,7 +69,7 @@ def import_seed_jsonl(
         `ObManFormatError`: an image or meta file of the ObMan split is missing or corrupt (named).
     """
     path = Path(path)
-    lines = list(_read_lines(path))
+    lines = read_jsonl_rows(path)
     if not lines:
         raise ValueError(f"{path}: empty file.")
     seed_format = seed_format_of(lines[0][1])

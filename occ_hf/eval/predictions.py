@@ -24,6 +24,7 @@ import json
 import os
 from pathlib import Path
 
+from ..jsonl import read_jsonl_rows
 from .records import DECISION, DESCRIPTION, REFLECTION, STAGES, ImagePrediction, PredictionSet, normalize_sample_id
 
 
@@ -122,13 +123,7 @@ def load_predictions(path: str | os.PathLike) -> PredictionSet:
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: predictions file not found.") from None
     if path.suffix == ".jsonl":
-        rows = []
-        for line_number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append((line_number, json.loads(line)))
-                except json.JSONDecodeError as error:
-                    raise ValueError(f"{path}:{line_number}: not valid JSON ({error}).") from None
+        rows = read_jsonl_rows(path, text)
         if not rows:
             raise ValueError(f"{path}: no predictions (the file is empty).")
         return _from_rows(rows, source)

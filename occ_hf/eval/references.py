@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from ..jsonl import read_jsonl_rows
 from ..obman.classes import OCC_CLASSES
 from ..obman.reader import ObManSplit
 from .metrics import SEED_ANSWER_TEMPLATE
@@ -132,13 +133,7 @@ def load_references(
         ) from None
     source = str(path)
     if path.suffix == ".jsonl":
-        rows = []
-        for line_number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append((line_number, json.loads(line)))
-                except json.JSONDecodeError as error:
-                    raise ValueError(f"{path}:{line_number}: not valid JSON ({error}).") from None
+        rows = read_jsonl_rows(path, text)
         if rows and all(isinstance(row, dict) and "conversations" in row for _, row in rows):
             references = _from_chat_rows(rows, source, classes, template)
         else:

@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 
+from ..jsonl import read_jsonl_rows
 from .classes import OCC_CLASSES
 
 
@@ -32,13 +33,7 @@ def read_id_list(path: str | os.PathLike) -> tuple[list[str], list[str | None]]:
     text = path.read_text()
     pairs: list[tuple[str, str | None]] = []
     if path.suffix == ".jsonl":
-        for line_number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{line_number}: not valid JSON ({error}).") from None
+        for line_number, row in read_jsonl_rows(path, text):
             if "id" in row:
                 sample_id = row["id"]
             elif "image" in row:  # the seed's DPO pairs name only the image

@@ -42,14 +42,26 @@ def test_exported_parquet_loads_without_occ_hf(obman_root, views_dir, tmp_path):
 
 def test_build_dataset_cli(obman_root, tmp_path, capsys):
     out = tmp_path / "built"
-    main(["build-dataset", str(obman_root), "--config", "description,cot", "--out", str(out), "--max_samples", "4"])
+    main(
+        [
+            "build-dataset",
+            "--obman-root",
+            str(obman_root),
+            "--config",
+            "description,cot",
+            "--out",
+            str(out),
+            "--max_samples",
+            "4",
+        ]
+    )
     assert f"Wrote {out}" in capsys.readouterr().out
     assert sorted(p.name for p in (out / "description").iterdir()) == [
         "test-00000-of-00001.parquet",
         "train-00000-of-00001.parquet",
     ]
     with pytest.raises(ValueError, match="Unknown configs"):
-        main(["build-dataset", str(obman_root), "--config", "nonsense", "--out", str(out)])
+        main(["build-dataset", "--obman-root", str(obman_root), "--config", "nonsense", "--out", str(out)])
 
 
 @pytest.mark.parametrize(
@@ -93,8 +105,8 @@ def test_build_dataset_pushes_to_the_hub(obman_root, tmp_path, hub_server, capsy
 
     out = tmp_path / "to-push"
     main(
-        ["build-dataset", str(obman_root), "--config", "reflection,preference", "--out", str(out)]
-        + ["--push_to_hub", "occ/occ-obman-cot", "--cache_dir", str(tmp_path / "cache")]
+        ["build-dataset", "--obman-root", str(obman_root), "--config", "reflection,preference", "--out", str(out)]
+        + ["--push-to-hub", "occ/occ-obman-cot", "--cache_dir", str(tmp_path / "cache")]
     )
     assert "occ/occ-obman-cot" in capsys.readouterr().out
     pushed = hub_server.files("dataset", "occ/occ-obman-cot")

@@ -18,6 +18,7 @@ The module only adapts `evaluate`'s row-by-row inputs to `occ_hf.eval.metrics`; 
 import datasets
 import evaluate
 
+import occ_hf
 from occ_hf.eval.metrics import SEED_ANSWER_TEMPLATE, score_predictions
 from occ_hf.eval.records import DECISION, STAGES, ImagePrediction, PredictionSet, Reference
 
@@ -44,15 +45,7 @@ Returns:
     occlusion, confusion matrices, where each image ends in the chain).
 """
 
-_CITATION = """
-@article{wang2025occmllmcot,
-  title   = {OCC-MLLM-CoT: Self-Correction Enhanced Occlusion Recognition with Large Language Models via 3D-Aware
-             Supervision, Chain-of-Thoughts Guidance},
-  author  = {Wang, Chaoyi and others},
-  journal = {arXiv preprint arXiv:2504.04781},
-  year    = {2025}
-}
-"""
+_CITATION = occ_hf.CITATION
 
 # "large_string", not "string": evaluate type-checks the first row of each batch against "string" features and
 # refuses `None` there, but `None` is meaningful here (no prediction, no view answer) and may come first.

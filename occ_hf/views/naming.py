@@ -1,0 +1,175 @@
+"""Where the 3D view of a sample lives: the seed's file names, local folders and URL templates.
+
+The seed (chaoyiwang09/OCC-MLLM) renders its views with MOHO's `recontruct_3Dimage.py` (`test_image`): for each row
+`scene, ref_idx, views, img_path` of `obman_view_test_all.txt` it writes
+`'{}_{}_{}_{}_{}_{}.png'.format(scene, ref_idx, *img_path.split('/')[-4:])`, and its `inferenceImageAcc.py` reads
+them back as `{id}_0_obman_test_rgb_{id}.jpg.png`. Those test views were published under `SEED_VIEWS_URL`.
+`view_name` writes the same names for any split (`{id}_0_obman_{split}_rgb_{id}.jpg.png`); orbit views rendered by
+occ-hf append `.orbit{k}` before `.png`, so they sort next to their sample's main view.
+
+```python
+view_name("00000003")                                        # '00000003_0_obman_test_rgb_00000003.jpg.png'
+resolve_views(["00000003"], SEED_VIEWS_URL)                  # {'00000003': 'https://.../00000003_0_..._rgb_00000003.jpg.png'}
+resolve_views(ids, "views/test")                             # local paths, same names
+resolve_views(ids, "https://host/views/{split}/{id}.png")    # any template with {id}, {split} or {name}
+found, missing = find_views(ids, "views/test")               # missing: ids without a file
+paths, missing = download_views(dl_manager, ids, SEED_VIEWS_URL)   # through datasets' download manager
+```
+"""
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from .verify import ViewImageError, verify_view_image
+
+
+__all__ = [
+    "SEED_VIEWS_URL",
+    "VIEW_NAME_TEMPLATE",
+    "download_views",
+    "find_views",
+    "orbit_view_name",
+    "resolve_views",
+    "view_name",
+    "view_name_from_list_row",
+]
+
+VIEW_NAME_TEMPLATE = "{id}_0_obman_{split}_rgb_{id}.jpg.png"
+SEED_VIEWS_URL = "https://obmandataset.s3.us-east-2.amazonaws.com/3d_views_fine_test_all/"
+_TEMPLATE_FIELDS = ("{id}", "{split}", "{name}")
+
+
+def _sample_id(sample_id: str | int) -> str:
+    try:
+        return f"{int(sample_id):08d}"
+    except (TypeError, ValueError):
+        raise ValueError(f"{sample_id!r} is not an ObMan sample id (expected digits, e.g. '00000003').") from None
+
+
+def view_name(sample_id: str | int, split: str = "test", template: str = VIEW_NAME_TEMPLATE) -> str:
+    """File name of a sample's view, the seed's `{id}_0_obman_{split}_rgb_{id}.jpg.png` by default.
+
+    Args:
+        sample_id (`str` or `int`): ObMan sample id; normalised to 8 digits.
+        split (`str`, *optional*, defaults to `"test"`): ObMan split of the sample.
+        template (`str`, *optional*, defaults to `VIEW_NAME_TEMPLATE`): A name with `{id}` and optionally `{split}`.
+    """
+    return template.format(id=_sample_id(sample_id), split=split)
+
+
+def orbit_view_name(sample_id: str | int, index: int, split: str = "test") -> str:
+    """File name of orbit view `index` (1-based) of a sample: the main view's name with `.orbit{index}` inserted."""
+    if index < 1:
+        raise ValueError(f"Orbit views are numbered from 1 (0 is the input camera's view), got {index}.")
+    return view_name(sample_id, split).removesuffix(".png") + f".orbit{index}.png"
+
+
+def view_name_from_list_row(row: str) -> str:
+    """The name MOHO's `test_image` gives the view of one row of a view list (`obman_view_test_all.txt`).
+
+    A row is `scene<TAB>ref_idx<TAB>views<TAB>img_path`; the name is the scene, the reference index and the last
+    four parts of the image path (`obman/test/rgb/00000003.jpg`) joined by `_`, plus `.png`.
+    """
+    fields = row.rstrip("\n").split("\t")
+    if len(fields) != 4 or len(fields[3].split("/")) < 4:
+        raise ValueError(
+            f"View list row {row!r} is not 'scene<TAB>ref_idx<TAB>views<TAB>.../obman/<split>/rgb/<id>.jpg' "
+            "(the format of the seed's obman_view_test_all.txt)."
+        )
+    scene, ref_idx, _, image_path = fields
+    return "_".join([scene, ref_idx, *image_path.split("/")[-4:]]) + ".png"
+
+
+def _is_url(source: str) -> bool:
+    return "://" in source
+
+
+def resolve_views(
+    ids: Iterable[str | int], source: str | os.PathLike, split: str = "test", template: str = VIEW_NAME_TEMPLATE
+) -> dict[str, str]:
+    """Maps sample ids to where their views are: local paths or URLs, in the order given.
+
+    This is the function the dataset builder hands to `datasets`' download manager (`dl_manager.download(...)`
+    accepts the returned dict), so views are cached like any download; see [`download_views`] for a per-id version
+    that reports missing views instead of failing.
+
+    Args:
+        ids (`Iterable[str | int]`): ObMan sample ids.
+        source (`str` or `os.PathLike`):
+            A local folder, a URL prefix (`SEED_VIEWS_URL`), or a full path/URL template holding `{id}`, `{split}`
+            or `{name}` (the file name from `template`).
+        split (`str`, *optional*, defaults to `"test"`): ObMan split of the ids.
+        template (`str`, *optional*, defaults to `VIEW_NAME_TEMPLATE`): File name of a view.
+
+    Returns:
+        `dict[str, str]`: 8-digit id -> path or URL.
+    """
+    source = os.fspath(source)
+    resolved = {}
+    for sample_id in ids:
+        sample_id = _sample_id(sample_id)
+        name = view_name(sample_id, split, template)
+        if any(field in source for field in _TEMPLATE_FIELDS):
+            resolved[sample_id] = source.format(id=sample_id, split=split, name=name)
+        elif _is_url(source):
+            resolved[sample_id] = source.rstrip("/") + "/" + name
+        else:
+            resolved[sample_id] = str(Path(source) / name)
+    return resolved
+
+
+def find_views(
+    ids: Iterable[str | int], folder: str | os.PathLike, split: str = "test", template: str = VIEW_NAME_TEMPLATE
+) -> tuple[dict[str, Path], list[str]]:
+    """Looks the views of `ids` up in a local folder.
+
+    Returns:
+        `(found, missing)`: id -> path for every view file that exists, and the ids without one (in order).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: views folder not found (run `occ-hf views fetch` or `views render`).")
+    found, missing = {}, []
+    for sample_id, path in resolve_views(ids, folder, split, template).items():
+        if Path(path).is_file():
+            found[sample_id] = Path(path)
+        else:
+            missing.append(sample_id)
+    return found, missing
+
+
+def download_views(
+    dl_manager,
+    ids: Sequence[str | int],
+    source: str | os.PathLike = SEED_VIEWS_URL,
+    split: str = "test",
+    template: str = VIEW_NAME_TEMPLATE,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Downloads (or finds) views one id at a time through a `datasets.DownloadManager`, so they land in its cache.
+
+    `dl_manager.download` of a whole dict fails on the first missing file; a missing view is an expected event here
+    (the Decision metric counts it as wrong), so each id is fetched on its own and failures are collected.
+
+    Args:
+        dl_manager (`datasets.DownloadManager`): The builder's download manager.
+        ids (`Sequence[str | int]`), source, split, template: As in [`resolve_views`].
+
+    Returns:
+        `(paths, missing)`: id -> local cached path of each readable view, and id -> reason for each view that is
+        not there (`not found: <url>`) or not a readable image.
+    """
+    paths, missing = {}, {}
+    for sample_id, location in resolve_views(ids, source, split, template).items():
+        try:
+            path = dl_manager.download(location)
+        except FileNotFoundError:
+            missing[sample_id] = f"not found: {location}"
+            continue
+        try:
+            verify_view_image(path)
+        except ViewImageError as error:
+            missing[sample_id] = str(error)
+            continue
+        paths[sample_id] = path
+    return paths, missing

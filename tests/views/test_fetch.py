@@ -1,0 +1,126 @@
+import json
+from pathlib import Path
+
+import pytest
+from datasets import DownloadConfig, DownloadManager
+
+from occ_hf.cli import main
+from occ_hf.views import download_views, fetch_views, verify_view_image, view_name
+from occ_hf.views.verify import ViewImageError
+
+from .conftest import png_bytes
+
+
+IDS = ["00000000", "00000003", "00000004"]
+
+
+def _serve(view_server, ids=IDS):
+    for seed, sample_id in enumerate(ids):
+        view_server.files[view_name(sample_id)] = png_bytes(seed)
+
+
+def _fetch(view_server, out, ids=IDS, **kwargs):
+    kwargs = {"retries": 2, "backoff": 0.0, "timeout": 5.0, "num_workers": 2, "progress": False, **kwargs}
+    return fetch_views(ids, out, source=view_server.url, **kwargs)
+
+
+def test_fetches_every_view_under_the_seed_names(view_server, tmp_path):
+    _serve(view_server)
+    report = _fetch(view_server, tmp_path)
+    assert sorted(report.fetched) == IDS and not report.missing and not report.failed
+    for sample_id in IDS:
+        assert (tmp_path / view_name(sample_id)).read_bytes() == view_server.files[view_name(sample_id)]
+    assert not list(tmp_path.glob("*.part"))
+    # A second run finds them all and asks the server nothing.
+    view_server.requests.clear()
+    again = _fetch(view_server, tmp_path)
+    assert sorted(again.present) == IDS and not again.fetched and view_server.requests == []
+
+
+def test_interrupted_download_resumes_with_a_range_request(view_server, tmp_path):
+    _serve(view_server)
+    name = view_name("00000003")
+    view_server.cut_once.add(name)
+    report = _fetch(view_server, tmp_path)
+    assert sorted(report.fetched) == IDS
+    half = len(view_server.files[name]) // 2
+    assert view_server.requests_for(name) == [None, f"bytes={half}-"]
+    assert (tmp_path / name).read_bytes() == view_server.files[name]
+
+
+def test_partial_file_of_an_earlier_run_is_resumed(view_server, tmp_path):
+    _serve(view_server)
+    name = view_name("00000004")
+    body = view_server.files[name]
+    (tmp_path / f"{name}.part").write_bytes(body[:100])
+    _fetch(view_server, tmp_path, ids=["00000004"])
+    assert view_server.requests_for(name) == ["bytes=100-"]
+    assert (tmp_path / name).read_bytes() == body
+
+
+def test_server_ignoring_range_gets_the_file_rewritten(view_server, tmp_path):
+    _serve(view_server)
+    view_server.ignore_range = True
+    name = view_name("00000004")
+    (tmp_path / f"{name}.part").write_bytes(b"stale bytes of another version")
+    report = _fetch(view_server, tmp_path, ids=["00000004"])
+    assert report.fetched == ["00000004"]
+    assert (tmp_path / name).read_bytes() == view_server.files[name]
+
+
+def test_corrupt_local_view_is_fetched_again(view_server, tmp_path):
+    _serve(view_server)
+    name = view_name("00000000")
+    (tmp_path / name).write_bytes(view_server.files[name][:300])  # truncated PNG
+    with pytest.raises(ViewImageError, match="not a readable image"):
+        verify_view_image(tmp_path / name)
+    report = _fetch(view_server, tmp_path, ids=["00000000"])
+    assert report.fetched == ["00000000"]
+    assert verify_view_image(tmp_path / name) == (64, 64)
+
+
+def test_server_sending_a_non_image_fails_after_the_retries(view_server, tmp_path):
+    name = view_name("00000003")
+    view_server.files[name] = b"<html>Access Denied</html>"
+    report = _fetch(view_server, tmp_path, ids=["00000003"], retries=2)
+    assert list(report.failed) == ["00000003"] and "not a readable image" in report.failed["00000003"]
+    assert len(view_server.requests_for(name)) == 3
+    assert not (tmp_path / name).exists() and not (tmp_path / f"{name}.part").exists()
+
+
+def test_404_is_reported_by_id_and_not_retried(view_server, tmp_path):
+    _serve(view_server, ids=["00000000", "00000004"])
+    report = _fetch(view_server, tmp_path)
+    assert report.missing == {"00000003": view_server.url + view_name("00000003")}
+    assert sorted(report.fetched) == ["00000000", "00000004"]
+    assert len(view_server.requests_for(view_name("00000003"))) == 1
+
+
+def test_a_local_folder_is_not_a_fetch_source(tmp_path):
+    with pytest.raises(ValueError, match="find_views"):
+        fetch_views(IDS, tmp_path / "out", source=str(tmp_path))
+
+
+def test_cli_fetch_writes_a_report(view_server, tmp_path, capsys):
+    _serve(view_server, ids=["00000000"])
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text(
+        "00000000\t0\t0\t/x/obman/test/rgb/00000000.jpg\n00000003\t0\t0\t/x/obman/test/rgb/00000003.jpg\n"
+    )
+    out = tmp_path / "views"
+    main(["views", "fetch", "--ids_from", str(ids_file), "--out", str(out), "--source", view_server.url])
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["counts"] == {"fetched": 1, "present": 0, "missing": 1, "failed": 0}
+    assert list(printed["missing"]) == ["00000003"]
+    assert json.loads((out / "fetch_report.json").read_text()) == printed
+
+
+def test_download_views_through_the_datasets_download_manager(view_server, tmp_path):
+    _serve(view_server, ids=["00000000", "00000004"])
+    view_server.files[view_name("00000005")] = b"not an image"
+    manager = DownloadManager(download_config=DownloadConfig(cache_dir=tmp_path / "cache", disable_tqdm=True))
+    paths, missing = download_views(manager, ["0", "3", "4", "5"], view_server.url)
+    assert sorted(paths) == ["00000000", "00000004"]
+    assert Path(paths["00000004"]).read_bytes() == view_server.files[view_name("00000004")]
+    assert missing["00000003"] == f"not found: {view_server.url}{view_name('00000003')}"
+    assert "not a readable image" in missing["00000005"]
