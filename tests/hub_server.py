@@ -590,6 +590,9 @@ def use_hub_endpoint(monkeypatch: pytest.MonkeyPatch, endpoint: str, token: str,
     for target, attributes in patches.items():
         for name, value in attributes.items():
             monkeypatch.setattr(target, name, value)
+    # fsspec keeps one HfFileSystem per constructor arguments, with its endpoint, token and listings; one made for
+    # an earlier test's server (by datasets, say) would answer this test from stale state.
+    huggingface_hub.HfFileSystem.clear_instance_cache()
 
 
 @pytest.fixture
