@@ -31,13 +31,20 @@ def interpolate_face_attributes(fragments: Fragments, face_attributes: list[torc
 
     Returns `[B, H, W, C]`, zeros where no face covers the pixel.
     """
+    counts = [attributes.shape[0] for attributes in face_attributes]
+    packed = torch.cat([attributes.to(fragments.barycentric) for attributes in face_attributes])  # [F, 3, C]
+    return _interpolate_packed(fragments, packed, counts)
+
+
+def _interpolate_packed(fragments: Fragments, packed: torch.Tensor, face_counts: list[int]) -> torch.Tensor:
+    """`interpolate_face_attributes` for the batch's faces concatenated (`[sum F_b, 3, C]`), in one gather."""
     batch, height, width = fragments.face_index.shape
-    channels = face_attributes[0].shape[-1]
-    out = fragments.barycentric.new_zeros((batch, height, width, channels))
-    for b, attributes in enumerate(face_attributes):
-        covered = fragments.face_index[b] >= 0
-        corner_values = attributes.to(out)[fragments.face_index[b][covered]]  # [N, 3, C]
-        out[b][covered] = (fragments.barycentric[b][covered].unsqueeze(-1) * corner_values).sum(1)
+    counts = torch.tensor(face_counts, device=packed.device)
+    first_face = (torch.cumsum(counts, 0) - counts).view(batch, 1, 1)  # [B, 1, 1]
+    covered = fragments.face_index >= 0  # [B, H, W]
+    faces = (fragments.face_index + first_face)[covered]  # [N]
+    out = packed.new_zeros((batch, height, width, packed.shape[-1]))
+    out[covered] = (fragments.barycentric[covered].unsqueeze(-1) * packed[faces]).sum(1)
     return out
 
 
@@ -50,6 +57,8 @@ def shade_lambert(
 ) -> torch.Tensor:
     """Shades a rasterized batch with a light at the camera centre (two-sided Lambert plus ambient).
 
+    The batch's meshes are packed into one, so the work is a few large tensor operations whatever the batch size.
+
     Args:
         fragments ([`Fragments`]): Output of [`rasterize`] for these meshes.
         verts (`list[torch.Tensor]`): Camera-frame vertices `[V_b, 3]` per image.
@@ -61,18 +70,27 @@ def shade_lambert(
     Returns:
         `torch.Tensor` of shape `[B, H, W, 3]`, values in `[0, 1]`, black where nothing was drawn.
     """
-    corner_normals, corner_points, corner_colors = [], [], []
-    for b, (v, f) in enumerate(zip(verts, faces, strict=True)):
-        f = f.long()
-        corner_normals.append(vertex_normals(v, f)[f])  # [F, 3, 3]
-        corner_points.append(v[f])
-        colors = face_colors[b] if face_colors is not None else torch.full((f.shape[0], 3), 0.6)
-        corner_colors.append(colors.to(v)[:, None, :].expand(-1, 3, -1))
-    normals = torch.nn.functional.normalize(interpolate_face_attributes(fragments, corner_normals), dim=-1)
-    points = interpolate_face_attributes(fragments, corner_points)
-    colors = interpolate_face_attributes(fragments, corner_colors)
-    to_camera = torch.nn.functional.normalize(-points, dim=-1)
+    dtype, device = fragments.barycentric.dtype, fragments.barycentric.device
+    packed_verts = torch.cat([v.to(device=device, dtype=dtype) for v in verts])  # [V, 3]
+    vert_counts = torch.tensor([v.shape[0] for v in verts], device=device)
+    first_vert = torch.cumsum(vert_counts, 0) - vert_counts
+    packed_faces = torch.cat([f.to(device).long() + first_vert[b] for b, f in enumerate(faces)])  # [F, 3]
+    if face_colors is None:
+        colors = torch.full((packed_faces.shape[0], 3), 0.6, device=device, dtype=dtype)
+    else:
+        colors = torch.cat([c.to(device=device, dtype=dtype) for c in face_colors])  # [F, 3]
+    corner_attributes = torch.cat(
+        [
+            vertex_normals(packed_verts, packed_faces)[packed_faces],  # [F, 3, 3] normals
+            packed_verts[packed_faces],  # [F, 3, 3] points
+            colors[:, None, :].expand(-1, 3, -1),  # [F, 3, 3] colours
+        ],
+        dim=-1,
+    )
+    values = _interpolate_packed(fragments, corner_attributes, [f.shape[0] for f in faces])  # [B, H, W, 9]
+    normals = torch.nn.functional.normalize(values[..., 0:3], dim=-1)
+    to_camera = torch.nn.functional.normalize(-values[..., 3:6], dim=-1)
     # Two-sided: reconstructed meshes (marching cubes) and thin parts have either winding.
     diffuse = (normals * to_camera).sum(-1).abs().unsqueeze(-1)  # [B, H, W, 1]
-    shaded = colors * (ambient + (1.0 - ambient) * diffuse)
+    shaded = values[..., 6:9] * (ambient + (1.0 - ambient) * diffuse)
     return shaded * fragments.mask.unsqueeze(-1)
