@@ -23,6 +23,7 @@ _BUILDER_FIELDS = (
     "min_occlusion",
     "max_occlusion",
     "views_dir",
+    "views_url",
     "on_missing_view",
     "on_unknown_class",
     "on_bad_sample",
@@ -44,7 +45,7 @@ class BuildDatasetConfig:
         num_proc (`int`, *optional*): Processes for generation.
         cache_dir (`str`, *optional*): datasets cache folder.
         prompt_style, unclear_ids, predictions, occlusion_threshold, ids_file, max_samples, min_occlusion,
-        max_occlusion, views_dir, on_missing_view, on_unknown_class, on_bad_sample, seed:
+        max_occlusion, views_dir, views_url, on_missing_view, on_unknown_class, on_bad_sample, seed:
             Forwarded to the builder (see `OccObManCotConfig`).
     """
 
@@ -66,6 +67,7 @@ class BuildDatasetConfig:
     min_occlusion: float = field(default=0.0, metadata={"help": "Lowest occlusion kept."})
     max_occlusion: float = field(default=1.0, metadata={"help": "Highest occlusion kept."})
     views_dir: str | None = field(default=None, metadata={"help": "Folder of 3D views (seed naming)."})
+    views_url: str | None = field(default=None, metadata={"help": "Or a URL prefix/template of the 3D views."})
     on_missing_view: str | None = field(default=None, metadata={"help": "error, skip or keep (test only)."})
     on_unknown_class: str = field(default="skip", metadata={"help": "error or skip (counted)."})
     on_bad_sample: str = field(default="error", metadata={"help": "error or skip (counted)."})
@@ -87,8 +89,8 @@ def build_dataset(config: BuildDatasetConfig) -> Path:
     unknown = [name for name in names if name not in CONFIG_NAMES]
     if unknown:
         raise ValueError(f"Unknown configs {unknown}; expected some of {list(CONFIG_NAMES)} or 'all'.")
-    if "decision" in names and config.views_dir is None:
-        raise ValueError("The decision config needs views: pass --views_dir (or leave decision out).")
+    if "decision" in names and config.views_dir is None and config.views_url is None:
+        raise ValueError("The decision config needs views: pass --views_dir or --views_url (or leave decision out).")
     options = {name: getattr(config, name) for name in _BUILDER_FIELDS}
     dataset_dicts = {
         name: load_dataset(

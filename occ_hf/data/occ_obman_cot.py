@@ -104,7 +104,11 @@ class OccObManCotConfig(datasets.BuilderConfig):
         min_occlusion (`float`, *optional*, defaults to `0.0`), max_occlusion (`float`, *optional*, defaults to `1.0`):
             Keep samples whose occlusion lies in `[min_occlusion, max_occlusion]`.
         views_dir (`str`, *optional*):
-            Folder of 3D views named as the seed names them (`view_name`); `decision` needs it, `test` uses it.
+            Folder of 3D views named as the seed names them (`view_name`); `decision` needs views, `test` uses them.
+        views_url (`str`, *optional*):
+            Or a URL prefix or template of the views (`{id}`, `{split}`, `{name}`; the seed's test views are under
+            `occ_hf.views.SEED_VIEWS_URL`): fetched through the download manager, so they are cached like any
+            download; a view that is not there or not an image is a missing view, reported by id.
         view_name (`str`, *optional*, defaults to `"{id}_0_obman_{split}_rgb_{id}.jpg.png"`):
             File name of a view; `{id}` and `{split}` are filled in.
         on_missing_view (`str`, *optional*):
@@ -127,6 +131,7 @@ class OccObManCotConfig(datasets.BuilderConfig):
     min_occlusion: float = 0.0
     max_occlusion: float = 1.0
     views_dir: str | None = None
+    views_url: str | None = None
     view_name: str = SEED_VIEW_NAME
     on_missing_view: str | None = None
     on_unknown_class: str = "skip"
@@ -145,6 +150,8 @@ class OccObManCotConfig(datasets.BuilderConfig):
             raise ValueError(
                 f"on_missing_view for {self.name!r} must be one of {allowed}, got {self.on_missing_view!r}."
             )
+        if self.views_dir is not None and self.views_url is not None:
+            raise ValueError("Pass views_dir (a folder) or views_url (a URL), not both.")
         if not 0.0 <= self.min_occlusion <= self.max_occlusion <= 1.0:
             raise ValueError(
                 f"Need 0 <= min_occlusion <= max_occlusion <= 1, got {self.min_occlusion}, {self.max_occlusion}."
@@ -203,10 +210,23 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
             if self.config.name == "preference":
                 ids = self._balanced_ids(root, folder, ids, clarity)
             shards = [ids[i : i + _SHARD_SIZE] for i in range(0, len(ids), _SHARD_SIZE)]
+            downloaded = None
+            if self.config.views_url is not None and self.config.name in ("test", "decision"):
+                from occ_hf.views import download_views
+
+                downloaded = download_views(
+                    dl_manager, ids, self.config.views_url, split=folder, template=self.config.view_name
+                )
             generators.append(
                 datasets.SplitGenerator(
                     name=split,
-                    gen_kwargs={"root": str(root), "split": folder, "shards": shards, "clarity": clarity},
+                    gen_kwargs={
+                        "root": str(root),
+                        "split": folder,
+                        "shards": shards,
+                        "clarity": clarity,
+                        "downloaded_views": downloaded,
+                    },
                 )
             )
         if not generators:
@@ -261,15 +281,35 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
         )
         return [i for i in ids if i in kept]
 
-    def _generate_examples(self, root: str, split: str, shards: list[list[str]], clarity: ClarityLabeler):
+    def _view_path(self, sample_id, split, views_dir, downloaded_views) -> tuple[Path | None, str]:
+        """The local file of a sample's view, or `None` and why it is missing."""
+        if downloaded_views is not None:
+            paths, missing = downloaded_views
+            if sample_id in paths:
+                return Path(paths[sample_id]), ""
+            return None, missing.get(sample_id, "not downloaded")
+        path = views_dir / self.config.view_name.format(id=sample_id, split=split)
+        return (path, "") if path.is_file() else (None, f"{path} not found")
+
+    def _generate_examples(
+        self,
+        root: str,
+        split: str,
+        shards: list[list[str]],
+        clarity: ClarityLabeler,
+        downloaded_views: tuple[dict[str, str], dict[str, str]] | None = None,
+    ):
         config = self.config
         style = get_prompt_style(config.prompt_style)
         # Only the configs that show the 3D view look it up; the others ignore views_dir.
         views_dir = Path(config.views_dir) if config.views_dir and config.name in ("test", "decision") else None
-        if config.name == "decision" and views_dir is None:
-            raise ValueError("The decision config asks the class question on 3D views: pass views_dir=<folder>.")
-        if views_dir is None and config.name == "test":
-            logger.warning("occ-obman-cot test/%s: no views_dir given, so every row has view=None.", split)
+        has_views = views_dir is not None or downloaded_views is not None
+        if config.name == "decision" and not has_views:
+            raise ValueError("The decision config asks the class question on 3D views: pass views_dir or views_url.")
+        if not has_views and config.name == "test":
+            logger.warning(
+                "occ-obman-cot test/%s: no views_dir or views_url given, so every row has view=None.", split
+            )
         skipped: Counter[str] = Counter()
         for shard in shards:
             obman = ObManSplit(
@@ -287,18 +327,20 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
                     skipped["bad file"] += 1
                     continue
                 view = None
-                if views_dir is not None:
-                    view_path = views_dir / config.view_name.format(id=sample.sample_id, split=split)
-                    if view_path.is_file():
+                if has_views:
+                    view_path, missing_reason = self._view_path(sample.sample_id, split, views_dir, downloaded_views)
+                    if view_path is not None:
                         view = _image_file(view_path)
                     elif config.on_missing_view == "error":
                         raise FileNotFoundError(
-                            f"{view_path}: 3D view of sample {sample.sample_id} not found; render or fetch it "
+                            f"3D view of sample {sample.sample_id}: {missing_reason}; render or fetch it "
                             "(occ-hf views), or pass on_missing_view='skip'."
                         )
                     elif config.on_missing_view == "skip":
                         skipped["missing view"] += 1
                         continue
+                    else:
+                        skipped["missing view (kept, view=None)"] += 1
                 clear = clarity.is_clear(sample.sample_id, sample.class_name, occlusion)
                 metadata = {
                     "id": sample.sample_id,
