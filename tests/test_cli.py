@@ -13,11 +13,17 @@ def test_synth_obman_then_summary(tmp_path, capsys):
     assert "5 of 5 samples read" in printed and "skipped: none" in printed
 
 
-def test_demo_writes_and_summarises(tmp_path, capsys):
+def test_demo_runs_every_step_end_to_end(tmp_path, capsys):
     main(["demo", "--output_dir", str(tmp_path), "--num_train", "6", "--num_test", "4", "--num_proc", "1"])
-    report = json.loads((tmp_path / "summary.json").read_text())
-    assert report["train"]["num_read"] == 6 and report["test"]["num_read"] == 4
-    assert "6 of 6 samples read" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["splits"]["train"]["num_read"] == 6 and summary["splits"]["test"]["num_read"] == 4
+    assert summary["views"]["rendered"] == 4 and summary["views"]["missing"] == {}
+    assert {p.name for p in (tmp_path / "dataset").iterdir()} == {"README.md", "reflection", "preference", "test"}
+    report = json.loads((tmp_path / "eval-before" / "report.json").read_text())
+    # The untrained model is scored over all 4 test images (Decision's denominator is every image).
+    assert report["metrics"]["decision"]["total"] == 4
+    printed = capsys.readouterr().out
+    assert "6 of 6 samples read" in printed and "Description" in printed
 
 
 def test_env(capsys):

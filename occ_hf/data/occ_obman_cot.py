@@ -209,6 +209,10 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
             clarity = self._clarity_labeler(root, folder)
             if self.config.name == "preference":
                 ids = self._balanced_ids(root, folder, ids, clarity)
+            if not ids:
+                # datasets cannot hold a split without rows; say why it is left out.
+                logger.warning("occ-obman-cot %s: no rows for the %s split, left out.", self.config.name, folder)
+                continue
             shards = [ids[i : i + _SHARD_SIZE] for i in range(0, len(ids), _SHARD_SIZE)]
             downloaded = None
             if self.config.views_url is not None and self.config.name in ("test", "decision"):
@@ -230,7 +234,10 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
                 )
             )
         if not generators:
-            raise ValueError(f"{root}: no ObMan split found (expected {root}/train/meta, {root}/test/meta, ...).")
+            raise ValueError(
+                f"{root}: no rows for {self.config.name!r} in any split (no split under {root}, the id filters keep "
+                "nothing, or, for preference, every sample has the same clarity label)."
+            )
         return generators
 
     def _clarity_labeler(self, root: Path, split: str) -> ClarityLabeler:
