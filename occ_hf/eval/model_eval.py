@@ -28,7 +28,7 @@ from .metrics import score_predictions
 from .predictions import save_seed_predictions
 from .records import Reference, normalize_sample_id
 from .report import write_report
-from .runner import EvalItem, Recognizer, predict
+from .runner import EvalItem, Recognizer, predict, predict_sampled
 
 
 __all__ = ["items_from_rows", "load_test_rows", "model_recognizer", "references_from_rows", "run_model_eval"]
@@ -131,7 +131,7 @@ def model_recognizer(model, processor, **recognize_kwargs) -> Recognizer:
         model (`OccInternVLForConditionalGeneration`): The model; its config must use the `staged` decision policy and
             a prompt style whose describe stage names the class (`code`), the seed's chain that the metrics score.
         processor (`OccInternVLProcessor`): Its processor.
-        **recognize_kwargs: Passed to `model.recognize` (`max_new_tokens`, `reuse_cache`).
+        **recognize_kwargs: Passed to `model.recognize` (`max_new_tokens`, `reuse_cache`, `generation_kwargs`).
     """
     config = model.config
     prompts = config.prompts[config.prompt_style]
@@ -183,7 +183,11 @@ def run_model_eval(config) -> tuple[dict, dict[str, Path]]:
             f"{config.model}: a {type(model).__name__} has no three-stage recognize(); evaluate an OccInternVL "
             "checkpoint (occ-hf convert-checkpoint converts InternVL ones)."
         )
-    recognize = model_recognizer(model, processor)
+    if config.num_samples < 1:
+        raise ValueError(f"--num_samples must be at least 1, got {config.num_samples}.")
+    sampled = config.num_samples > 1
+    generation_kwargs = {"do_sample": True, "temperature": config.temperature} if sampled else None
+    recognize = model_recognizer(model, processor, generation_kwargs=generation_kwargs)
     rows = load_test_rows(
         config.dataset,
         config_name=config.dataset_config,
@@ -193,10 +197,19 @@ def run_model_eval(config) -> tuple[dict, dict[str, Path]]:
         max_samples=config.max_samples,
     )
     references = references_from_rows(rows)
-    predictions = predict(recognize, items_from_rows(rows), batch_size=config.batch_size)
+    items = items_from_rows(rows)
     source = f"{config.model} on {config.dataset} ({config.dataset_config}/{config.split}, {len(references)} images)"
+    if sampled:
+        torch.manual_seed(config.sampling_seed)
+        predictions = predict_sampled(recognize, items, k=config.num_samples, batch_size=config.batch_size)
+        source += f", majority vote of {config.num_samples} runs sampled at temperature {config.temperature}"
+    else:
+        predictions = predict(recognize, items, batch_size=config.batch_size)
     predictions = replace(predictions, source=source)
     report = score_predictions(references, predictions, template=config.answer_template)
     paths = write_report(report, config.output_dir)
-    paths["predictions"] = save_seed_predictions(predictions, Path(config.output_dir) / "predictions.json")
+    if not sampled:
+        # A voted final answer need not follow from the voted stage answers, so only greedy runs are written in the
+        # seed's per-stage format (which re-scores to the same numbers).
+        paths["predictions"] = save_seed_predictions(predictions, Path(config.output_dir) / "predictions.json")
     return report, paths

@@ -94,6 +94,11 @@ class EvalConfig:
     max_samples: int | None = field(default=None, metadata={"help": "Evaluate only the first rows."})
     device: str | None = field(default=None, metadata={"help": "cuda or cpu; cuda when available by default."})
     dtype: str = field(default="auto", metadata={"help": "Weights dtype for from_pretrained (auto, bfloat16, ...)."})
+    num_samples: int = field(
+        default=1, metadata={"help": "With --model: k > 1 sampled runs, majority-voted (self-consistency)."}
+    )
+    temperature: float = field(default=0.7, metadata={"help": "Sampling temperature of those runs."})
+    sampling_seed: int = field(default=0, metadata={"help": "Seed of the sampled runs."})
 
     predictions: list[str] = field(
         default_factory=list, metadata={"help": "Predictions file(s); several = k sampled runs, majority-voted."}

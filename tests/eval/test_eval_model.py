@@ -236,3 +236,42 @@ def test_inputs_are_checked(tmp_path, tiny_dir, split_with_views):
     model.config.prompt_style = "paper"
     with pytest.raises(ValueError, match="prompt style 'paper' .* cannot be scored"):
         model_recognizer(model, AutoProcessor.from_pretrained(tiny_dir))
+
+
+def test_self_consistency_votes_over_sampled_runs(tmp_path, constant_model_dir, split_with_views):
+    root, views, labels, missing_id = split_with_views
+    config = EvalConfig(
+        model=str(constant_model_dir),
+        dataset="occ-obman-cot",
+        data_dir=str(root),
+        views_dir=str(views),
+        output_dir=str(tmp_path),
+        num_samples=3,
+        temperature=0.05,  # near-greedy: the vote must reproduce the greedy figures
+    )
+    report, paths = run_eval(config)
+    assert "majority vote of 3 runs sampled at temperature 0.05" in report["source"]
+    assert report["metrics"] == _expected_metrics(labels, missing_id)
+    # Voted answers need not follow one chain, so no per-stage predictions file is written for them.
+    assert "predictions" not in paths and not (tmp_path / "predictions.json").exists()
+
+
+def test_recognize_samples_when_asked(tiny_dir, split_with_views):
+    import torch
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    root, _, labels, _ = split_with_views
+    model = AutoModelForImageTextToText.from_pretrained(tiny_dir).eval()
+    processor = AutoProcessor.from_pretrained(tiny_dir)
+    images = [Image.open(root / "test" / "rgb" / f"{sample_id}.jpg").convert("RGB") for sample_id in labels]
+    greedy = [r.describe for r in model.recognize(images, processor=processor, max_new_tokens=6)]
+    explicit = model.recognize(images, processor=processor, max_new_tokens=6, generation_kwargs={"do_sample": False})
+    assert [r.describe for r in explicit] == greedy
+    torch.manual_seed(0)
+    hot = {"do_sample": True, "temperature": 5.0}
+    sampled = [
+        r.describe for r in model.recognize(images, processor=processor, max_new_tokens=6, generation_kwargs=hot)
+    ]
+    # The untrained model's next-token distribution is nearly flat: hot sampling leaves the greedy path.
+    assert sampled != greedy

@@ -85,11 +85,14 @@ class _BatchedChat:
     token (pixels are only encoded on a prefill); otherwise the turn is prefilled from scratch.
     """
 
-    def __init__(self, model, processor, max_new_tokens: int, reuse_cache: bool):
+    def __init__(
+        self, model, processor, max_new_tokens: int, reuse_cache: bool, generation_kwargs: dict | None = None
+    ):
         self.model = model
         self.processor = processor
         self.max_new_tokens = max_new_tokens
         self.reuse_cache = reuse_cache
+        self.generation_kwargs = {"do_sample": False, **(generation_kwargs or {})}
         tokenizer = processor.tokenizer
         self.eos_token_id = model.generation_config.eos_token_id
         if self.eos_token_id is None:
@@ -127,10 +130,10 @@ class _BatchedChat:
         output = self.model.generate(
             **inputs,
             max_new_tokens=self.max_new_tokens,
-            do_sample=False,
             eos_token_id=self.eos_token_id,
             pad_token_id=self.pad_token_id,
             return_dict_in_generate=True,
+            **self.generation_kwargs,
         )
         generated = output.sequences[:, prompt_length:]  # [B, G]
         is_eos = torch.zeros_like(generated, dtype=torch.bool)
@@ -150,7 +153,7 @@ class _BatchedChat:
 
     def select(self, rows: list[int]) -> "_BatchedChat":
         """A chat with only the conversations `rows` (their cache rows included)."""
-        chat = _BatchedChat(self.model, self.processor, self.max_new_tokens, self.reuse_cache)
+        chat = _BatchedChat(self.model, self.processor, self.max_new_tokens, self.reuse_cache, self.generation_kwargs)
         chat.messages = [self.messages[row] for row in rows]
         chat.images = [self.images[row] for row in rows]
         index = torch.tensor(rows, dtype=torch.long, device=self.sequences.device)
@@ -244,6 +247,7 @@ class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
         max_new_tokens: int | None = None,
         batch_size: int | None = None,
         reuse_cache: bool = True,
+        generation_kwargs: dict | None = None,
     ) -> list[OccRecognition]:
         r"""
         Recognises the object in the hand in each image, in three stages (describe, reflect, decide), batched.
@@ -266,6 +270,9 @@ class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
                 Images per batch; all at once by default.
             reuse_cache (`bool`, *optional*, defaults to `True`):
                 Reuse each turn's KV cache for the next turn of the conversation.
+            generation_kwargs (`dict`, *optional*):
+                Passed to `generate` at every stage; greedy (`do_sample=False`, the seed's decoding) unless it says
+                otherwise, e.g. `{"do_sample": True, "temperature": 0.7}` for self-consistency runs.
 
         Returns:
             `list[OccRecognition]`: one per image, in order.
@@ -292,7 +299,9 @@ class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
         for start in range(0, len(images), batch_size):
             batch = slice(start, start + batch_size)
             run = self._recognize_joint if policy == "joint" else self._recognize_staged
-            results += run(images[batch], views[batch], processor, prompt_style, max_new_tokens, reuse_cache)
+            results += run(
+                images[batch], views[batch], processor, prompt_style, max_new_tokens, reuse_cache, generation_kwargs
+            )
         return results
 
     def _default_processor(self):
@@ -302,10 +311,12 @@ class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
             self._occ_processor = AutoProcessor.from_pretrained(self.name_or_path)
         return self._occ_processor
 
-    def _recognize_staged(self, images, views, processor, prompt_style, max_new_tokens, reuse_cache):
+    def _recognize_staged(
+        self, images, views, processor, prompt_style, max_new_tokens, reuse_cache, generation_kwargs=None
+    ):
         prompts = self.config.prompts[prompt_style]
         class_names = self.config.class_names
-        chat = _BatchedChat(self, processor, max_new_tokens, reuse_cache)
+        chat = _BatchedChat(self, processor, max_new_tokens, reuse_cache, generation_kwargs)
         describe = [[] for _ in images]
         for turn, question in enumerate(prompts["describe"]):
             turn_images = [[image] * question.count("<image>") if turn == 0 else [] for image in images]
@@ -332,7 +343,7 @@ class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
             label[row] = None  # a missing view counts as wrong, as in the seed's Decision metric
         with_view = [row for row in unclear if views[row] is not None]
         if with_view:
-            view_chat = _BatchedChat(self, processor, max_new_tokens, reuse_cache)
+            view_chat = _BatchedChat(self, processor, max_new_tokens, reuse_cache, generation_kwargs)
             question = prompts["decide"]
             answers = view_chat.ask(
                 [question] * len(with_view), [[views[row]] * question.count("<image>") for row in with_view]
@@ -347,12 +358,14 @@ class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
             for row in range(len(images))
         ]
 
-    def _recognize_joint(self, images, views, processor, prompt_style, max_new_tokens, reuse_cache):
+    def _recognize_joint(
+        self, images, views, processor, prompt_style, max_new_tokens, reuse_cache, generation_kwargs=None
+    ):
         prompts = self.config.prompts[prompt_style]
         question = prompts["joint"]
         if question.count("<image>") != 2:
             raise ValueError(f"config.prompts[{prompt_style!r}]['joint'] needs two <image> markers (RGB, view).")
-        chat = _BatchedChat(self, processor, max_new_tokens, reuse_cache)
+        chat = _BatchedChat(self, processor, max_new_tokens, reuse_cache, generation_kwargs)
         answers = chat.ask(
             [question] * len(images), [[image, view] for image, view in zip(images, views, strict=True)]
         )
