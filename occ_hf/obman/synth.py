@@ -44,7 +44,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..rendering import rasterize, shade_lambert
-from .camera import BLENDER_TO_OPENCV, OBMAN_IMAGE_SIZE, OBMAN_INTRINSICS
+from .camera import BLENDER_TO_OPENCV, OBMAN_IMAGE_SIZE, OBMAN_INTRINSICS, obman_camera
 from .classes import CLASS_TO_SYNSET, OCC_CLASSES
 from .hand_occluder import make_hand_occluder
 from .reader import OBJECT_SEGM_VALUE, SYNTH_MARKER
@@ -460,8 +460,7 @@ def _meta(scene: _Scene, synset: str, model_id: str, visibility: float, depth_ch
     """The meta dict with ObMan's keys, types and frames (Blender camera frame for 3D quantities)."""
     flip = np.eye(4)
     flip[:3, :3] = BLENDER_TO_OPENCV
-    joints_2d = scene.hand_joints @ OBMAN_INTRINSICS.T
-    joints_2d = joints_2d[:, :2] / joints_2d[:, 2:3]
+    joints_2d = obman_camera().project(scene.hand_joints)
     (_, depth_low, depth_high), (_, hand_low, hand_high), (_, obj_low, obj_high) = depth_channels
     return {
         "side": "right",

@@ -59,7 +59,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..obman import Camera, ObManSplit, obman_camera
-from ..rendering import rasterize, shade_lambert
+from ..rendering import rasterize, shade_lambert, vertex_normals
 from .naming import orbit_view_name, view_name
 from .reconstruction import GroundTruthMesh, MeshFolder, ObjectMesh, ObjectReconstructor
 
@@ -313,7 +313,9 @@ class _PyrenderBackend:
             gl_vertices = v * opencv_to_opengl
             primitive = self._pyrender.Primitive(
                 positions=gl_vertices.astype(np.float32),
-                normals=_vertex_normals(gl_vertices, f).astype(np.float32),
+                normals=vertex_normals(torch.from_numpy(gl_vertices), torch.from_numpy(f).long())
+                .numpy()
+                .astype(np.float32),
                 indices=f.astype(np.uint32),
                 material=self.material,
             )
@@ -331,14 +333,6 @@ class _PyrenderBackend:
 
     def close(self) -> None:
         self.renderer.delete()
-
-
-def _vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    corners = vertices[faces]
-    face_normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-    normals = np.zeros_like(vertices)
-    np.add.at(normals, faces.reshape(-1), np.repeat(face_normals, 3, axis=0))
-    return normals / np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-12)
 
 
 def save_views(rendered: RenderedViews, ids: Sequence[str], out: str | os.PathLike, split: str = "test") -> list[Path]:
