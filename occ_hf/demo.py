@@ -3,26 +3,40 @@
 End to end on a generated ObMan-format root, each step through the same code users run on real data:
 
 1. generate a train and a test split (`occ-hf synth-obman`) and summarise them with the ObMan reader;
-2. render the 3D view of every test sample from its known mesh (`occ-hf views render`, the oracle reconstruction);
-3. build `occ-obman-cot` (`reflection`, `preference` and `test` configs) and export it as parquet with its card
-   (`occ-hf build-dataset`);
-4. write a tiny random OccInternVL checkpoint (`occ-hf init-tiny`);
-5. run the three stages on the test split and score Description / Reflection / Decision (`occ-hf eval --model`).
+2. render the 3D view of every sample from its known mesh (`occ-hf views render`, the oracle reconstruction);
+3. build `occ-obman-cot` (`description`, `decision`, `reflection`, `preference`, `test`) and export it as parquet
+   with its card (`occ-hf build-dataset`); training and evaluation read that exported folder, as they would read
+   the dataset from the Hub;
+4. write a tiny random OccInternVL checkpoint (`occ-hf init-tiny`) and score it (the "before" figures);
+5. train it as the paper does, each stage with `occ-hf train`'s own code on TRL's trainers: SFT1 (the class
+   question, on the images and on the training views: `description` + `decision`), SFT2 (+ the clarity question:
+   `reflection`) and MPO (the clarity preference pairs: `preference`), scoring Description / Reflection / Decision
+   on the held-out test split after each stage;
+6. write `report.md`, `report.json` and `training_progress.png` with the figures before and after training.
 
-Training (SFT1 -> SFT2 -> MPO) between steps 4 and 5 comes with the training issue; until then step 5 reports the
-untrained model, the "before" figures.
+The tiny model starts from random weights, so unlike the seed's runs its vision tower trains too, with the
+demo's own learning rate (DESIGN.md measured what a ~300K-parameter InternVL learns on 2 CPU cores in minutes), and
+SFT1 processes its rows once before training (`preprocess_images`) since it sees each image many times.
 
 ```bash
 occ-hf demo --output_dir runs/demo
+occ-hf demo --num_train 256 --sft1_steps 200   # quicker, and closer to chance
 ```
 """
 
 import json
+import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 
 __all__ = ["DemoConfig", "run_demo"]
+
+CHANCE = 1 / 8
+"""Accuracy of a uniform guess among the eight OCC classes."""
+
+_METRICS = ("description", "reflection", "decision")
 
 
 @dataclass
@@ -30,82 +44,275 @@ class DemoConfig:
     r"""
     Configuration of `occ-hf demo`.
 
+    > Parameters that control the data
+
     Parameters:
         output_dir (`str`, *optional*, defaults to `"runs/demo"`):
-            Where everything goes: `obman/` (the generated root), `views/`, `dataset/`, `tiny/`, `eval-before/` and
-            `summary.json`.
-        num_train (`int`, *optional*, defaults to `256`), num_test (`int`, *optional*, defaults to `64`):
+            Where everything goes: `obman/` (the generated root), `views/`, `dataset/`, the checkpoints `tiny/`,
+            `sft1/`, `sft2/`, `mpo/`, an `eval-<stage>/` report per checkpoint, and `report.md` / `report.json` /
+            `training_progress.png` / `summary.json`.
+        num_train (`int`, *optional*, defaults to `1024`), num_test (`int`, *optional*, defaults to `128`):
             Sizes of the generated splits.
         seed (`int`, *optional*, defaults to `0`):
-            Seed of the whole run.
+            Seed of the whole run (data, model, training).
         num_proc (`int`, *optional*, defaults to `2`):
             Worker processes for generation.
+
+    > Parameters that control the training
+
+    Parameters:
+        sft1_steps (`int`, *optional*, defaults to `1200`), sft2_steps (`int`, *optional*, defaults to `300`),
+        mpo_steps (`int`, *optional*, defaults to `40`):
+            Optimizer steps of each stage; 0 skips the stage (the next starts from the previous checkpoint).
+        batch_size (`int`, *optional*, defaults to `32`):
+            Rows per step of the SFT stages (MPO takes half: each row is a chosen and a rejected answer).
+        learning_rate (`float`, *optional*, defaults to `1e-3`):
+            Peak learning rate of SFT1 (SFT2 takes half, MPO a tenth): a random tiny model needs far more than the
+            seed's 4e-5 for a pretrained one.
+        device (`str`, *optional*, defaults to `"cpu"`):
+            Where training and evaluation run (`cpu` or `cuda`); the demo is sized for 2 CPU cores.
     """
 
     output_dir: str = field(default="runs/demo", metadata={"help": "Where the demo writes its files."})
-    num_train: int = field(default=256, metadata={"help": "Samples in the generated train split."})
-    num_test: int = field(default=64, metadata={"help": "Samples in the generated test split."})
+    num_train: int = field(default=1024, metadata={"help": "Samples in the generated train split."})
+    num_test: int = field(default=128, metadata={"help": "Samples in the generated test split."})
     seed: int = field(default=0, metadata={"help": "Seed of the whole run."})
     num_proc: int = field(default=2, metadata={"help": "Worker processes for generation."})
+    sft1_steps: int = field(default=1200, metadata={"help": "Steps of SFT1 (class question; 0 skips)."})
+    sft2_steps: int = field(default=300, metadata={"help": "Steps of SFT2 (+ clarity question; 0 skips)."})
+    mpo_steps: int = field(default=40, metadata={"help": "Steps of MPO (clarity preference pairs; 0 skips)."})
+    batch_size: int = field(default=32, metadata={"help": "Rows per SFT step (MPO: half)."})
+    learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate of SFT1."})
+    device: str = field(default="cpu", metadata={"help": "cpu or cuda, for training and evaluation."})
 
 
 def run_demo(config: DemoConfig) -> dict:
     """Runs the demo and returns its summary (also written to `summary.json`)."""
     from .data.build import BuildDatasetConfig, build_dataset
-    from .eval import EvalConfig, format_report_markdown, run_eval
     from .models.occ_internvl.tiny_occ_internvl import TinyOccInternVLConfig, init_tiny_checkpoint
     from .obman import ObManSplit, format_summary, generate_obman_split, summarize_split
     from .views import GroundTruthMesh, render_split_views
 
+    started = time.perf_counter()
     output_dir = Path(config.output_dir)
     obman_root = output_dir / "obman"
-    summary: dict = {"splits": {}}
+    summary: dict = {"config": vars(config), "splits": {}, "views": {}, "stages": {}, "seconds": {}}
+
+    def lap(name: str, since: float) -> float:
+        now = time.perf_counter()
+        summary["seconds"][name] = round(now - since, 1)
+        return now
 
     print("== 1. ObMan-format splits")
+    clock = time.perf_counter()
     for split, n in (("train", config.num_train), ("test", config.num_test)):
         written = generate_obman_split(obman_root, n=n, seed=config.seed, split=split, num_proc=config.num_proc)
         split_summary = summarize_split(ObManSplit(obman_root, split, shapenet_root=written.shapenet_root))
         print(format_summary(split_summary))
         summary["splits"][split] = split_summary
+    clock = lap("generate", clock)
 
-    print("== 2. 3D views of the test split (known meshes)")
-    test_split = ObManSplit(obman_root, "test", shapenet_root=obman_root / "ShapeNetCore.v2")
-    views = render_split_views(test_split, GroundTruthMesh(), output_dir / "views")
-    summary["views"] = {"rendered": len(views.rendered), "missing": views.missing}
-    print(f"rendered {len(views.rendered)} views, {len(views.missing)} missing")
+    print("== 2. 3D views (rendered from the known meshes)")
+    for split in ("train", "test"):
+        obman_split = ObManSplit(obman_root, split, shapenet_root=obman_root / "ShapeNetCore.v2")
+        views = render_split_views(obman_split, GroundTruthMesh(), output_dir / "views")
+        summary["views"][split] = {"rendered": len(views.rendered), "missing": views.missing}
+        print(f"{split}: rendered {len(views.rendered)} views, {len(views.missing)} missing")
+    clock = lap("views", clock)
 
-    print("== 3. occ-obman-cot")
-    dataset_dir = build_dataset(
-        BuildDatasetConfig(
-            obman_root=str(obman_root),
-            out=str(output_dir / "dataset"),
-            config="reflection,preference,test",
-            views_dir=str(output_dir / "views"),
-            cache_dir=str(output_dir / "hf_cache"),
+    def build(names: list[str], predictions: str | None = None) -> Path:
+        return build_dataset(
+            BuildDatasetConfig(
+                obman_root=str(obman_root),
+                out=str(output_dir / "dataset"),
+                config=",".join(names),
+                views_dir=str(output_dir / "views"),
+                cache_dir=str(output_dir / "hf_cache"),
+                predictions=predictions,
+            )
         )
-    )
+
+    print("== 3. occ-obman-cot for SFT1")
+    dataset_dir = build(["description", "decision", "test"])
     summary["dataset"] = str(dataset_dir)
     print(f"wrote {dataset_dir}")
+    clock = lap("dataset", clock)
 
-    print("== 4. A tiny OccInternVL")
+    print("== 4. A tiny OccInternVL, untrained")
     model, _ = init_tiny_checkpoint(TinyOccInternVLConfig(output_dir=str(output_dir / "tiny"), seed=config.seed))
     summary["model"] = {"path": str(output_dir / "tiny"), "parameters": model.num_parameters()}
     print(f"{model.num_parameters():,} parameters")
+    summary["stages"]["before"] = _evaluate(output_dir / "tiny", dataset_dir, output_dir / "eval-before", config)
+    clock = lap("eval-before", clock)
 
-    print("== 5. Description / Reflection / Decision on the test split (untrained: the 'before' figures)")
-    report, paths = run_eval(
+    checkpoint = output_dir / "tiny"
+    if config.sft1_steps > 0:
+        print(f"== 5. SFT1: {config.sft1_steps} steps of the class question, on the images and the training views")
+        checkpoint = _train_stage("sft1", checkpoint, dataset_dir, ["description", "decision"], config)
+        clock = lap("sft1", clock)
+        summary["stages"]["sft1"] = _evaluate(checkpoint, dataset_dir, output_dir / "eval-sft1", config)
+        clock = lap("eval-sft1", clock)
+
+    if config.sft2_steps > 0 or config.mpo_steps > 0:
+        print("== 6. Clarity labels from SFT1's answers (the seed's rule: 'No.' where stage 1 was wrong)")
+        predictions = None
+        if config.sft1_steps > 0:
+            train_eval = _evaluate(checkpoint, dataset_dir, output_dir / "eval-sft1-train", config, split="train")
+            summary["sft1_train_accuracy"] = train_eval["description"]
+            clarity_dir = output_dir / "clarity"
+            clarity_dir.mkdir(exist_ok=True)
+            for split, eval_dir in (("train", "eval-sft1-train"), ("test", "eval-sft1")):
+                shutil.copyfile(output_dir / eval_dir / "predictions.json", clarity_dir / f"{split}.json")
+            predictions = str(clarity_dir / "{split}.json")
+        else:
+            print("SFT1 was skipped: clarity falls back to the occlusion threshold.")
+        dataset_dir = build(["description", "decision", "reflection", "preference", "test"], predictions)
+        clock = lap("dataset-clarity", clock)
+
+        for stage, configs, steps in (
+            ("sft2", ["reflection"], config.sft2_steps),
+            ("mpo", ["preference"], config.mpo_steps),
+        ):
+            if steps <= 0:
+                continue
+            print(f"== 7. {stage.upper()}: {steps} steps on {' + '.join(configs)}")
+            checkpoint = _train_stage(stage, checkpoint, dataset_dir, configs, config)
+            clock = lap(stage, clock)
+            summary["stages"][stage] = _evaluate(checkpoint, dataset_dir, output_dir / f"eval-{stage}", config)
+            clock = lap(f"eval-{stage}", clock)
+
+    print("== 8. Report")
+    summary["seconds"]["total"] = round(time.perf_counter() - started, 1)
+    summary["chance"] = CHANCE
+    summary["final_checkpoint"] = str(checkpoint)
+    _write_report(summary, output_dir)
+    (output_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    print((output_dir / "report.md").read_text())
+    print(f"Wrote {output_dir} in {summary['seconds']['total']:.0f} s")
+    return summary
+
+
+def _train_stage(stage: str, start: Path, dataset_dir: Path, configs: list[str], config: DemoConfig) -> Path:
+    """Trains one stage with the `sft` or `mpo` script's `main` on configs of the exported dataset folder; returns
+    the checkpoint folder."""
+    from trl import DatasetMixtureConfig, ModelConfig
+    from trl.scripts.utils import DatasetConfig
+
+    from .train import OccMPOConfig, OccScriptArguments, OccSFTConfig
+
+    mixture = DatasetMixtureConfig(
+        datasets=[DatasetConfig(path=str(dataset_dir), name=name, split="train") for name in configs]
+    )
+    # A random tiny model has no pretrained vision tower to keep, so it trains too (the seed freezes a trained one).
+    script_args = OccScriptArguments(freeze_vision=False)
+    model_args = ModelConfig(model_name_or_path=str(start))
+    output_dir = Path(config.output_dir) / stage
+    steps = {"sft1": config.sft1_steps, "sft2": config.sft2_steps, "mpo": config.mpo_steps}[stage]
+    shared = {
+        "output_dir": str(output_dir),
+        "max_steps": steps,
+        "adam_beta2": 0.98,
+        "bf16": False,
+        "use_cpu": config.device == "cpu",
+        "activation_checkpointing": False,
+        "dataloader_num_workers": 0,
+        "logging_steps": max(steps // 10, 1),
+        "save_strategy": "no",
+        "report_to": "none",
+        "seed": config.seed,
+        "max_length": 512,
+    }
+    if stage == "mpo":
+        from .train.mpo import main
+
+        training_args = OccMPOConfig(
+            learning_rate=config.learning_rate / 10,
+            warmup_steps=0.1,
+            per_device_train_batch_size=max(config.batch_size // 2, 1),
+            **shared,
+        )
+    else:
+        from .train.sft import main
+
+        training_args = OccSFTConfig(
+            learning_rate=config.learning_rate if stage == "sft1" else config.learning_rate / 2,
+            warmup_steps=50 if stage == "sft1" else 0.1,
+            per_device_train_batch_size=config.batch_size,
+            preprocess_images=True,
+            augment_images=True,
+            **shared,
+        )
+    main(script_args, training_args, model_args, mixture)
+    return output_dir
+
+
+def _evaluate(checkpoint: Path, dataset_dir: Path, output_dir: Path, config: DemoConfig, split: str = "test") -> dict:
+    """Scores `checkpoint` on a split of the exported `test` config; returns the three accuracies."""
+    from .eval import EvalConfig, run_eval
+
+    report, _ = run_eval(
         EvalConfig(
-            model=str(output_dir / "tiny"),
+            model=str(checkpoint),
             dataset=str(dataset_dir),
             dataset_config="test",
-            split="test",
-            output_dir=str(output_dir / "eval-before"),
-            device="cpu",
+            split=split,
+            output_dir=str(output_dir),
+            batch_size=64,
+            device=config.device,
         )
     )
-    print(format_report_markdown(report))
-    summary["eval_before"] = {name: str(path) for name, path in paths.items()}
+    metrics = {name: report["metrics"][name]["accuracy"] for name in _METRICS}
+    metrics["report"] = str(output_dir / "report.md")
+    print("   " + "  ".join(f"{name} {metrics[name]:.3f}" for name in _METRICS))
+    return metrics
 
-    (output_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    print(f"Wrote {output_dir}")
-    return summary
+
+def _write_report(summary: dict, output_dir: Path) -> None:
+    """`report.md`, `report.json` and `training_progress.png`: the three metrics after each stage."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stages = summary["stages"]
+    figure, axes = plt.subplots(figsize=(6, 3.5))
+    for name in _METRICS:
+        axes.plot(list(stages), [stages[stage][name] for stage in stages], marker="o", label=name.capitalize())
+    axes.axhline(CHANCE, color="grey", linestyle="--", label="chance (1/8)")
+    axes.set_ylim(0, 1)
+    axes.set_ylabel("accuracy on the held-out test split")
+    axes.set_title("occ-hf demo: the tiny OccInternVL through training")
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(output_dir / "training_progress.png", dpi=100)
+    plt.close(figure)
+
+    num_test = summary["splits"]["test"]["num_read"]
+    lines = [
+        "# occ-hf demo",
+        "",
+        f"A tiny OccInternVL ({summary['model']['parameters']:,} parameters) trained from random weights on "
+        f"{summary['splits']['train']['num_read']} generated ObMan-format samples, scored on {num_test} held-out "
+        f"ones (chance: {CHANCE:.3f}). Metrics as the seed computes them; each row links to its full report.",
+        "",
+        "| checkpoint | Description | Reflection | Decision | report |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for stage, metrics in stages.items():
+        report = Path(metrics["report"]).relative_to(output_dir)
+        lines.append(
+            f"| {stage} | "
+            + " | ".join(f"{metrics[name]:.3f}" for name in _METRICS)
+            + f" | [{report.parent}/]({report}) |"
+        )
+    seconds = summary["seconds"]
+    lines += [
+        "",
+        "![accuracy after each stage](training_progress.png)",
+        "",
+        "Time (s): " + ", ".join(f"{name} {value}" for name, value in seconds.items()) + ".",
+    ]
+    (output_dir / "report.md").write_text("\n".join(lines) + "\n")
+    (output_dir / "report.json").write_text(
+        json.dumps({"stages": stages, "chance": CHANCE, "seconds": seconds}, indent=2) + "\n"
+    )

@@ -94,7 +94,9 @@ class OccObManCotConfig(datasets.BuilderConfig):
             list (train split). Default: the seed's list for the train split of a real ObMan root, otherwise the
             occlusion threshold.
         predictions (`str`, *optional*):
-            Clarity from a stage-1 predictions file (`{id: answer}`): clear where the answer is right.
+            Clarity from a stage-1 predictions file (`{id: answer}`): clear where the answer is right. ObMan numbers
+            each split's samples from 0, so one file serves one split: with `{split}` in the path (e.g.
+            `preds/{split}.json`) each split reads its own file.
         occlusion_threshold (`float`, *optional*, defaults to `0.5`):
             Clarity from occlusion: clear where less than this share of the object is hidden.
         ids_file (`str`, *optional*):
@@ -246,7 +248,7 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
             path = SEED_UNCLEAR_IDS if config.unclear_ids == "seed" else config.unclear_ids
             return ClarityLabeler.from_unclear_ids(path)
         if config.predictions is not None:
-            return ClarityLabeler.from_predictions(config.predictions)
+            return ClarityLabeler.from_predictions(config.predictions.replace("{split}", split))
         if split == "train" and not (root / SYNTH_MARKER).exists():
             # A real ObMan train split: the seed's own labels (ids the stage-1 model got wrong).
             return ClarityLabeler.from_unclear_ids(SEED_UNCLEAR_IDS)

@@ -49,11 +49,17 @@ def main(script_args, training_args, model_args, dataset_args=None):
         revision=model_args.model_revision,
         trust_remote_code=training_args.trust_remote_code,
     )
+    train_dataset = _split(dataset, script_args.dataset_train_split)
+    eval_dataset = _split(dataset, script_args.dataset_test_split) if training_args.eval_strategy != "no" else None
+    data_collator = None
+    if training_args.preprocess_images:
+        train_dataset, eval_dataset, data_collator = _preprocess(train_dataset, eval_dataset, processor, training_args)
     trainer = SFTTrainer(
         model=model,
         args=training_args,
-        train_dataset=_split(dataset, script_args.dataset_train_split),
-        eval_dataset=_split(dataset, script_args.dataset_test_split) if training_args.eval_strategy != "no" else None,
+        data_collator=data_collator,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
         processing_class=processor,
         peft_config=language_model_lora_config(model_args),
     )
@@ -63,6 +69,29 @@ def main(script_args, training_args, model_args, dataset_args=None):
     trainer.save_model(training_args.output_dir)
     trainer.accelerator.print(f"Saved the sft model to {training_args.output_dir}.")
     return trainer
+
+
+def _preprocess(train_dataset, eval_dataset, processor, training_args):
+    """The rows processed once (`preprocess_images`), the collator for them, and the arguments TRL needs for them."""
+    import torch
+
+    from .preprocess import ProcessedChatCollator, preprocess_chat_rows
+
+    train_dataset = preprocess_chat_rows(train_dataset, processor, training_args.max_length, desc="Processing train")
+    if eval_dataset is not None:
+        eval_dataset = preprocess_chat_rows(eval_dataset, processor, training_args.max_length, desc="Processing eval")
+    data_collator = ProcessedChatCollator(
+        pad_token_id=processor.tokenizer.pad_token_id,
+        augment=training_args.augment_images,
+        generator=torch.Generator().manual_seed(training_args.seed),
+    )
+    # The rows carry their labels (answers only) already: TRL must neither prepare them again nor look for the
+    # assistant mask of a conversation, and the Trainer must keep `pixel_values`, which is no model-signature column
+    # of a text dataset.
+    training_args.assistant_only_loss = False
+    training_args.remove_unused_columns = False
+    training_args.dataset_kwargs = {**(training_args.dataset_kwargs or {}), "skip_prepare_dataset": True}
+    return train_dataset, eval_dataset, data_collator
 
 
 def _split(dataset, name: str):

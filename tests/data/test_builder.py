@@ -139,6 +139,13 @@ def test_clarity_sources(obman_root, hf_cache, tmp_path):
     path.write_text(json.dumps(predictions))
     ds = _load("reflection", obman_root, hf_cache, split="train", predictions=str(path))
     assert [row["id"] for row in ds if not row["clear"]] == ["00000003"]
+    # One file per split through the {split} template: the test split reads its own predictions.
+    test_labels = {s.sample_id: s.class_name for s in ObManSplit(obman_root, "test")}
+    (tmp_path / "train.json").write_text(json.dumps(predictions))
+    (tmp_path / "test.json").write_text(json.dumps(dict.fromkeys(test_labels, "The object is nothing.")))
+    both = _load("reflection", obman_root, hf_cache, predictions=str(tmp_path / "{split}.json"))
+    assert [row["id"] for row in both["train"] if not row["clear"]] == ["00000003"]
+    assert not any(both["test"]["clear"])
     seed_list = _load("reflection", obman_root, hf_cache, split="train", unclear_ids="seed")
     # The seed's list of 30,202 wrong training ids holds 00000001 and 00000002 but not 00000000.
     assert [row["clear"] for row in seed_list][:3] == [True, False, False]
