@@ -262,9 +262,11 @@ def make_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
             subparser.add_argument(positional.name, help=positional.metadata.get("help"))
         subparser.set_defaults(handler=handler)
     train = subparsers.add_parser(
-        "train", help="Train a stage on TRL: sft or mpo (--config recipe.yaml).", add_help=False, **extra
+        "train", help="Train a stage on TRL: sft, mpo or sc (--config recipe.yaml).", add_help=False, **extra
     )
-    train.add_argument("stage", choices=("sft", "mpo"), help="The stage; `occ-hf train sft --help` lists its options.")
+    train.add_argument(
+        "stage", choices=("sft", "mpo", "sc"), help="The stage; `occ-hf train sft --help` lists its options."
+    )
     train.add_argument("stage_args", nargs=argparse.REMAINDER, help="--config recipe.yaml and flags overriding it.")
     train.set_defaults(handler=_train)
     env = subparsers.add_parser("env", help="Print versions and optional extras.", **extra)
