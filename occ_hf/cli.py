@@ -12,6 +12,7 @@ occ-hf init-tiny runs/tiny                    # a tiny random OccInternVL checkp
 occ-hf eval --predictions runs/predictions.jsonl --references data/obman --split test --output_dir runs/eval
 occ-hf eval --model runs/tiny --dataset occ-obman-cot --data_dir data/obman --views_dir data/views
 occ-hf train sft --config recipes/tiny/sft_reflection.yaml --max_steps 10   # a stage on TRL; flags override YAML
+occ-hf train sc --config recipes/tiny/sc.yaml --max_steps 4    # self-correction: two attempts, online RL (GRPO)
 occ-hf convert-checkpoint InternVL2-2B.tar.gz occ-internvl-2b --dtype bfloat16
 occ-hf views fetch --ids_from ../shared/seed/obman_view_test_all.txt --out views/test
 occ-hf views render --obman_root data/obman --out views/test --num_orbit_views 3
