@@ -30,7 +30,7 @@ trainer = SelfCorrectionTrainer(model, args=OccSCConfig(...), train_dataset=rows
 trainer.train()   # rows: `prompt` (conversational, image parts), `images`, `reference` ("The object is jar.")
 ```
 
-Tools, environments and `rollout_func` are GRPO features this trainer refuses: the rollout is its own.
+GRPO's `tools`, `environment_factory` and `rollout_func` are not arguments of this trainer: the rollout is its own.
 """
 
 import copy
@@ -146,8 +146,6 @@ class SelfCorrectionTrainer(GRPOTrainer):
     def _generate(self, prompts: list):
         # The rollout: attempt 1 from the prompt, attempt 2 from prompt + attempt 1 + question. Returns what
         # GRPOTrainer._generate returns, with the question's tokens marked 0 in `tool_mask` (not trained on).
-        if self.tools or self.rollout_func is not None or self.environment_factories is not None:
-            raise ValueError("SelfCorrectionTrainer runs its own two-attempt rollout: drop tools/rollout_func/envs.")
         mode = "train" if self.model.training else "eval"
         prompts = copy.deepcopy(prompts)
         prompt_ids, images, multimodal_fields = self._tokenize_prompts(prompts)

@@ -214,6 +214,29 @@ def test_the_second_attempt_is_generated_after_the_first_and_the_question(sc_run
             assert closed.count("<|im_end|>") == 2
 
 
+def test_attempt_1_is_closed_once_whether_it_stopped_or_was_cut(sc_run):
+    trainer, _, _ = sc_run
+    tokenizer = trainer.processing_class.tokenizer
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    prompt, answer = [5, 6, 7], tokenizer("The object is jar.", add_special_tokens=False)["input_ids"]
+    stopped = trainer.second_attempt_prompt_ids(prompt, answer + [end])
+    cut = trainer.second_attempt_prompt_ids(prompt, answer)
+    assert stopped == cut == prompt + answer + [end] + trainer._check_again_ids
+    assert tokenizer.decode(stopped[len(prompt) :]) == (
+        f"The object is jar.<|im_end|>\n<|im_start|>user\n{CHECK_AGAIN}<|im_end|>\n<|im_start|>assistant\n"
+    )
+
+
+def test_self_correction_figures_are_logged(sc_run):
+    trainer, _, _ = sc_run
+    (first, second) = [entry for entry in trainer.state.log_history if "loss" in entry]
+    for entry in (first, second):
+        for key in ("accuracy_attempt_1", "accuracy_attempt_2", "fixed", "broken"):
+            assert 0.0 <= entry[f"self_correction/{key}"] <= 1.0
+        assert 0.1 <= entry["rewards/first_attempt_reward/mean"] <= 1.0
+        assert entry["completions/attempt_1_mean_length"] <= 8 and entry["completions/attempt_2_mean_length"] <= 8
+
+
 def test_each_attempt_is_trained_on_its_own_group_normalised_reward(sc_run):
     _, generations, scored = sc_run
     for (_, first_attempts), batch in zip(generations[::2], scored, strict=True):
