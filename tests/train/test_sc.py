@@ -105,6 +105,17 @@ def test_reward_funcs_read_both_attempts_of_the_completion():
         first_func(completions=[[{"role": "assistant", "content": "x"}]], reference=["x"])
 
 
+def test_sc_is_a_stage_of_occ_hf_train(capsys):
+    from occ_hf.train import STAGES
+
+    assert "sc" in STAGES
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "sc", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--improvement_bonus" in out and "--check_again_question" in out and "--num_generations" in out
+
+
 # The rows
 
 
