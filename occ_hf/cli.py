@@ -12,6 +12,7 @@ occ-hf init-tiny runs/tiny                    # a tiny random OccInternVL checkp
 occ-hf eval --predictions runs/predictions.jsonl --references data/obman --split test --output_dir runs/eval
 occ-hf eval --model runs/tiny --dataset occ-obman-cot --data_dir data/obman --views_dir data/views
 occ-hf train sft --config recipes/tiny/sft_reflection.yaml --max_steps 10   # a stage on TRL; flags override YAML
+occ-hf train sc --config recipes/tiny/sc.yaml --max_steps 4    # self-correction: two attempts, online RL (GRPO)
 occ-hf convert-checkpoint InternVL2-2B.tar.gz occ-internvl-2b --dtype bfloat16
 occ-hf views fetch --ids_from ../shared/seed/obman_view_test_all.txt --out views/test
 occ-hf views render --obman_root data/obman --out views/test --num_orbit_views 3
@@ -262,9 +263,11 @@ def make_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
             subparser.add_argument(positional.name, help=positional.metadata.get("help"))
         subparser.set_defaults(handler=handler)
     train = subparsers.add_parser(
-        "train", help="Train a stage on TRL: sft or mpo (--config recipe.yaml).", add_help=False, **extra
+        "train", help="Train a stage on TRL: sft, mpo or sc (--config recipe.yaml).", add_help=False, **extra
     )
-    train.add_argument("stage", choices=("sft", "mpo"), help="The stage; `occ-hf train sft --help` lists its options.")
+    train.add_argument(
+        "stage", choices=("sft", "mpo", "sc"), help="The stage; `occ-hf train sft --help` lists its options."
+    )
     train.add_argument("stage_args", nargs=argparse.REMAINDER, help="--config recipe.yaml and flags overriding it.")
     train.set_defaults(handler=_train)
     env = subparsers.add_parser("env", help="Print versions and optional extras.", **extra)

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 from accelerate.commands.config.config_args import load_config_from_file
 
-from occ_hf.train import LANGUAGE_MODEL_LORA_TARGETS, OccMPOConfig, OccSFTConfig
+from occ_hf.train import LANGUAGE_MODEL_LORA_TARGETS, OccMPOConfig, OccSCConfig, OccSFTConfig
 from occ_hf.train import mpo as mpo_stage
+from occ_hf.train import sc as sc_stage
 from occ_hf.train import sft as sft_stage
 
 
@@ -17,29 +18,33 @@ STAGE_RECIPES = sorted(p for p in RECIPES.glob("*/*.yaml") if p.parent.name != "
 
 
 def _parse(recipe: Path, *flags: str):
-    stage = mpo_stage if recipe.stem == "mpo" else sft_stage
+    stage = {"mpo": mpo_stage, "sc": sc_stage}.get(recipe.stem, sft_stage)
     # The GPU recipes ask for bf16, which TrainingArguments refuses on a machine without a GPU unless use_cpu is set.
     return stage.make_parser().parse_args_and_config(["--config", str(recipe), "--use_cpu", *flags])
 
 
 def test_recipe_list():
     names = {str(p.relative_to(RECIPES)) for p in STAGE_RECIPES}
-    expected = {f"internvl2-{s}/{n}.yaml" for s in SIZES for n in ("sft_description", "sft_reflection", "mpo")}
-    assert names == expected | {"tiny/sft_reflection.yaml", "tiny/mpo.yaml"}
+    expected = {f"internvl2-{s}/{n}.yaml" for s in SIZES for n in ("sft_description", "sft_reflection", "mpo", "sc")}
+    assert names == expected | {"tiny/sft_reflection.yaml", "tiny/mpo.yaml", "tiny/sc.yaml"}
 
 
 @pytest.mark.parametrize("recipe", STAGE_RECIPES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_recipe_parses(recipe):
     script_args, training_args, model_args, dataset_args = _parse(recipe)
-    assert isinstance(training_args, OccMPOConfig if recipe.stem == "mpo" else OccSFTConfig)
+    assert isinstance(training_args, {"mpo": OccMPOConfig, "sc": OccSCConfig}.get(recipe.stem, OccSFTConfig))
     assert script_args.freeze_vision is True
     assert model_args.model_name_or_path
     (dataset,) = dataset_args.datasets
     assert dataset.path == "occ-obman-cot"
-    assert dataset.name == {"mpo": "preference", "sft_description": "description"}.get(recipe.stem, "reflection")
+    expected_config = {"mpo": "preference", "sft_description": "description", "sc": "description"}
+    assert dataset.name == expected_config.get(recipe.stem, "reflection")
     if recipe.stem == "mpo":
         assert training_args.loss_type == ["sigmoid", "bco_pair", "sft"]
         assert training_args.loss_weights == [0.8, 0.2, 1.0]
+    elif recipe.stem == "sc":
+        assert training_args.check_again_question == "Please check again what's the object in the hand?"
+        assert training_args.improvement_bonus == 0.1
     else:
         assert training_args.assistant_only_loss is True
 
@@ -52,6 +57,16 @@ def test_size_recipes_carry_the_seed_hyper_parameters(size):
         assert (args.warmup_steps, args.weight_decay, args.max_length, args.bf16) == (0.03, 0.05, 4096, True)
     _, args, _, _ = _parse(RECIPES / f"internvl2-{size}" / "mpo.yaml")
     assert 5e-6 <= args.learning_rate <= 1e-5 and 1 <= args.num_train_epochs <= 3 and args.bf16
+    _, args, _, dataset_args = _parse(RECIPES / f"internvl2-{size}" / "sc.yaml")
+    assert (args.learning_rate, args.num_train_epochs, args.lr_scheduler_type) == (4e-5, 2, "cosine")
+    assert (args.warmup_steps, args.weight_decay, args.temperature, args.top_p, args.bf16) == (
+        0.03,
+        0.05,
+        1.0,
+        0.9,
+        True,
+    )
+    assert dataset_args.datasets[0].split == "train[:1000]"  # the seed's ~1,000 samples
 
 
 def test_flags_override_the_recipe():
@@ -73,6 +88,12 @@ def test_stage_configs_default_to_the_seed():
     sft, mpo = OccSFTConfig(output_dir="x", use_cpu=True), OccMPOConfig(output_dir="x", use_cpu=True)
     assert (sft.learning_rate, sft.num_train_epochs, sft.weight_decay) == (4e-5, 2, 0.05) and sft.assistant_only_loss
     assert (mpo.loss_type, mpo.loss_weights) == (["sigmoid", "bco_pair", "sft"], [0.8, 0.2, 1.0])
+    sc = OccSCConfig(output_dir="x", use_cpu=True)
+    assert (sc.learning_rate, sc.num_train_epochs, sc.lr_scheduler_type, sc.top_p) == (4e-5, 2, "cosine", 0.9)
+    assert (sc.improvement_bonus, sc.check_again_question) == (
+        0.1,
+        "Please check again what's the object in the hand?",
+    )
 
 
 def test_lora_regex_matches_language_model_projections_only():
