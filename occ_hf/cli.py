@@ -12,6 +12,7 @@ occ-hf init-tiny runs/tiny                    # a tiny random OccInternVL checkp
 occ-hf eval --predictions runs/predictions.jsonl --references data/obman --split test --output_dir runs/eval
 occ-hf eval --model runs/tiny --dataset occ-obman-cot --data_dir data/obman --views_dir data/views
 occ-hf train sft --config recipes/tiny/sft_reflection.yaml --max_steps 10   # a stage on TRL; flags override YAML
+occ-hf push runs/tiny-sft-reflection org/occ-internvl-tiny   # a trained folder, with its model card, to the Hub
 occ-hf convert-checkpoint InternVL2-2B.tar.gz occ-internvl-2b --dtype bfloat16
 occ-hf views fetch --ids_from ../shared/seed/obman_view_test_all.txt --out views/test
 occ-hf views render --obman_root data/obman --out views/test --num_orbit_views 3
@@ -157,6 +158,21 @@ def _train(args) -> None:
     stage.main(*parser.parse_args_and_config(args.stage_args))
 
 
+def _push(args) -> None:
+    from .train.push import PushConfig, push_model
+
+    config = _config_from(args, PushConfig)
+    url = push_model(
+        config.model_dir,
+        config.repo_id,
+        eval_report=config.eval_report,
+        private=config.private,
+        revision=config.revision,
+        commit_message=config.commit_message,
+    )
+    print(f"Pushed {config.model_dir} with its model card: {url}")
+
+
 def _views_fetch(args) -> None:
     from .views.fetch import FetchViewsConfig, fetch_views_main
 
@@ -222,6 +238,7 @@ COMMANDS = (
         _convert_checkpoint,
         "Convert an InternVL checkpoint.",
     ),
+    ("push", "occ_hf.train.push:PushConfig", _push, "Push a trained model folder and its model card to the Hub."),
     ("views fetch", "occ_hf.views.fetch:FetchViewsConfig", _views_fetch, "Download 3D views (resume, retries)."),
     ("views render", "occ_hf.views.render:RenderViewsConfig", _views_render, "Render 3D views from meshes."),
 )
