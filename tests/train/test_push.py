@@ -27,6 +27,7 @@ from occ_hf.train.model_card import ModelCardInfo, render_model_card, training_h
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RECIPES = REPO_ROOT / "recipes"
 BASE_REPO = "occ-tester/tiny-occ-internvl"
+PROCESSOR_FILES = {"processor_config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja"}
 MODEL_FILES = {
     "config.json",
     "model.safetensors",
@@ -34,19 +35,27 @@ MODEL_FILES = {
     "configuration_occ_internvl.py",
     "modeling_occ_internvl.py",
     "processing_occ_internvl.py",
-    "processor_config.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "chat_template.jinja",
     "README.md",
+    *PROCESSOR_FILES,
 }
-STAGES = {
-    # stage: (recipe, what its card must list among the hyper-parameters)
-    "sft": ("sft_reflection.yaml", ["| `learning_rate` | `0.001` |", "| `assistant_only_loss` | `True` |"]),
+ADAPTER_FILES = {"adapter_config.json", "adapter_model.safetensors", "README.md", *PROCESSOR_FILES}
+CASES = {
+    # name: (stage, recipe, extra flags, files pushed, what the card lists among the hyper-parameters)
+    "sft": (
+        "sft",
+        "sft_reflection.yaml",
+        [],
+        MODEL_FILES,
+        ["| `learning_rate` | `0.001` |", "| `assistant_only_loss` | `True` |"],
+    ),
     "mpo": (
+        "mpo",
         "mpo.yaml",
+        [],
+        MODEL_FILES,
         ["| `loss_weights` | `[0.8, 0.2, 1.0]` |", "| `loss_type` | `['sigmoid', 'bco_pair', 'sft']` |"],
     ),
+    "sft-lora": ("sft", "sft_reflection.yaml", ["--use_peft"], ADAPTER_FILES, ["| `learning_rate` | `0.001` |"]),
 }
 
 
@@ -73,17 +82,17 @@ def _first_image(workdir: Path) -> Image.Image:
     return Image.open(sorted((workdir / "data" / "obman-tiny" / "train" / "rgb").iterdir())[0]).convert("RGB")
 
 
-@pytest.mark.parametrize("stage", list(STAGES))
-def test_push_to_hub_from_training_loads_back_with_our_card(stage, hub_workdir, hub_server):
-    recipe, hyperparameter_rows = STAGES[stage]
-    repo_id, out = f"occ-tester/tiny-{stage}", hub_workdir / "runs" / f"pushed-{stage}"
+@pytest.mark.parametrize("case", list(CASES))
+def test_push_to_hub_from_training_loads_back_with_our_card(case, hub_workdir, hub_server):
+    stage, recipe, flags, files, hyperparameter_rows = CASES[case]
+    repo_id, out = f"occ-tester/tiny-{case}", hub_workdir / "runs" / f"pushed-{case}"
     cli.main(
         ["train", stage, "--config", str(RECIPES / "tiny" / recipe), "--max_steps", "2", "--output_dir", str(out)]
-        + ["--model_name_or_path", BASE_REPO, "--push_to_hub", "--hub_model_id", repo_id]
+        + ["--model_name_or_path", BASE_REPO, "--push_to_hub", "--hub_model_id", repo_id, *flags]
     )
 
     pushed = hub_server.files("model", repo_id)
-    assert set(pushed) >= MODEL_FILES, MODEL_FILES - set(pushed)
+    assert set(pushed) >= files, files - set(pushed)
     assert pushed["README.md"] == (out / "README.md").read_bytes()
 
     processor = AutoProcessor.from_pretrained(repo_id)
@@ -97,7 +106,8 @@ def test_push_to_hub_from_training_loads_back_with_our_card(stage, hub_workdir, 
     assert card.data.base_model == BASE_REPO
     assert card.data.datasets == ["occ-obman-cot"]
     assert {"occ-hf", "occ-mllm-cot", stage, "trl"} <= set(card.data.tags)
-    assert card.data.pipeline_tag == "image-text-to-text" and card.data.library_name == "transformers"
+    assert card.data.pipeline_tag == "image-text-to-text"
+    assert card.data.library_name == ("peft" if flags else "transformers")
     text = card.text
     assert "Model Card for" not in text  # TRL's generic card did not land
     assert f"OccInternVL trained with the `{stage}` stage" in text
@@ -111,6 +121,9 @@ def test_push_to_hub_from_training_loads_back_with_our_card(stage, hub_workdir, 
     assert "@article{wang2025occmllmcot" in text
     assert "| 1 | " in text and "| 2 | " in text and "(2 steps)" in text  # the logged losses
     assert "Not evaluated yet." in text
+    if flags:  # LoRA: the repo holds adapters, which from_pretrained applied to the base model above
+        assert "LoRA adapters on the language model only (r=16, alpha=32)" in text
+        assert "model.safetensors" not in pushed
 
 
 def _eval_report(model_dir: Path) -> dict:
