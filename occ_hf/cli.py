@@ -159,7 +159,7 @@ def _train(args) -> None:
 
 
 def _push(args) -> None:
-    from .train.push import PushConfig, push_model
+    from .push import PushConfig, push_model
 
     config = _config_from(args, PushConfig)
     url = push_model(
@@ -238,7 +238,7 @@ COMMANDS = (
         _convert_checkpoint,
         "Convert an InternVL checkpoint.",
     ),
-    ("push", "occ_hf.train.push:PushConfig", _push, "Push a trained model folder and its model card to the Hub."),
+    ("push", "occ_hf.push:PushConfig", _push, "Push a trained model folder and its model card to the Hub."),
     ("views fetch", "occ_hf.views.fetch:FetchViewsConfig", _views_fetch, "Download 3D views (resume, retries)."),
     ("views render", "occ_hf.views.render:RenderViewsConfig", _views_render, "Render 3D views from meshes."),
 )

@@ -3,7 +3,8 @@
 For a model trained without `--push_to_hub`, or evaluated since: the card is rendered again from the record training
 left beside it (`occ_hf_card.json`), now naming the repository and, when `MODEL_DIR/eval/report.json` (or
 `--eval_report`) exists, the evaluation's Description / Reflection / Decision; then the folder is uploaded as
-`Trainer.push_to_hub` does (without `checkpoint-*` folders and `_*` files).
+`Trainer.push_to_hub` does (without `checkpoint-*` folders and `_*` files). It sits outside `occ_hf.train` so that
+`occ-hf push --help` does not import TRL.
 
 ```bash
 occ-hf train sft --config recipes/tiny/sft_reflection.yaml
@@ -12,7 +13,7 @@ occ-hf eval --model runs/tiny-sft-reflection --dataset occ-obman-cot --data_dir 
 occ-hf push runs/tiny-sft-reflection org/occ-internvl-tiny-sft
 ```
 ```python
-from occ_hf.train.push import push_model
+from occ_hf.push import push_model
 
 url = push_model("runs/tiny-sft-reflection", "org/occ-internvl-tiny-sft")
 ```
@@ -77,7 +78,7 @@ def push_model(
     """
     from huggingface_hub import HfApi
 
-    from .model_card import ModelCardInfo, save_model_card
+    from .train.model_card import ModelCardInfo, save_model_card
 
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
