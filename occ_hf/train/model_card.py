@@ -407,6 +407,9 @@ class OccModelCardMixin:
     """
 
     def __init__(self, *args, model_card: CardInputs, **kwargs):
+        eval_report = getattr(model_card.script_args, "card_eval_report", None)
+        if eval_report is not None:
+            read_eval_report(eval_report)  # a wrong path fails now, not after training, just before the push
         self.model_card_inputs = model_card
         super().__init__(*args, **kwargs)
 

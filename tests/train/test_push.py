@@ -178,6 +178,13 @@ def test_push_refuses_a_folder_that_is_not_a_trained_model(hub_workdir, tiny_dir
         cli.main(["push", str(tiny_dir), "occ-tester/nothing"])
 
 
+def test_a_missing_eval_report_fails_before_training(in_recipe_workdir):
+    flags = ["--max_steps", "1", "--output_dir", "runs/never", "--card_eval_report", "runs/none/report.json"]
+    with pytest.raises(FileNotFoundError, match="runs/none/report.json: evaluation report not found"):
+        cli.main(["train", "sft", "--config", str(RECIPES / "tiny" / "sft_reflection.yaml"), *flags])
+    assert not (in_recipe_workdir / "runs" / "never").exists()
+
+
 def test_a_bad_eval_report_is_named(tmp_path):
     info = ModelCardInfo("sft", "d", "SFTTrainer", "OccSFTConfig", {}, "m")
     (tmp_path / "report.json").write_text(json.dumps({"metrics": {"accuracy": 1.0}}))
