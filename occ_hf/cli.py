@@ -13,6 +13,7 @@ occ-hf eval --predictions runs/predictions.jsonl --references data/obman --split
 occ-hf eval --model runs/tiny --dataset occ-obman-cot --data_dir data/obman --views_dir data/views
 occ-hf train sft --config recipes/tiny/sft_reflection.yaml --max_steps 10   # a stage on TRL; flags override YAML
 occ-hf train sc --config recipes/tiny/sc.yaml --max_steps 4    # self-correction: two attempts, online RL (GRPO)
+occ-hf push runs/tiny-sft-reflection org/occ-internvl-tiny   # a trained folder, with its model card, to the Hub
 occ-hf convert-checkpoint InternVL2-2B.tar.gz occ-internvl-2b --dtype bfloat16
 occ-hf views fetch --ids_from ../shared/seed/obman_view_test_all.txt --out views/test
 occ-hf views render --obman_root data/obman --out views/test --num_orbit_views 3
@@ -158,6 +159,21 @@ def _train(args) -> None:
     stage.main(*parser.parse_args_and_config(args.stage_args))
 
 
+def _push(args) -> None:
+    from .push import PushConfig, push_model
+
+    config = _config_from(args, PushConfig)
+    url = push_model(
+        config.model_dir,
+        config.repo_id,
+        eval_report=config.eval_report,
+        private=config.private,
+        revision=config.revision,
+        commit_message=config.commit_message,
+    )
+    print(f"Pushed {config.model_dir} with its model card: {url}")
+
+
 def _views_fetch(args) -> None:
     from .views.fetch import FetchViewsConfig, fetch_views_main
 
@@ -223,6 +239,7 @@ COMMANDS = (
         _convert_checkpoint,
         "Convert an InternVL checkpoint.",
     ),
+    ("push", "occ_hf.push:PushConfig", _push, "Push a trained model folder and its model card to the Hub."),
     ("views fetch", "occ_hf.views.fetch:FetchViewsConfig", _views_fetch, "Download 3D views (resume, retries)."),
     ("views render", "occ_hf.views.render:RenderViewsConfig", _views_render, "Render 3D views from meshes."),
 )

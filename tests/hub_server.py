@@ -40,6 +40,7 @@ import fnmatch
 import hashlib
 import json
 import re
+import sys
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -543,8 +544,8 @@ def use_hub_endpoint(monkeypatch: pytest.MonkeyPatch, endpoint: str, token: str,
     (`ENDPOINT` and the resolve-URL template built from it, the cache and token paths, offline and Xet switches),
     the module-level `HfApi` behind `huggingface_hub.create_repo` & co. (its `endpoint` was fixed when it was
     built), and `datasets.config` (`HF_ENDPOINT`, `HUB_DATASETS_URL`, its caches). transformers reads
-    `huggingface_hub.constants` when it calls, so it follows; its remote-code modules cache (`HF_MODULES_CACHE`,
-    already on `sys.path`) is left where it is.
+    `huggingface_hub.constants` when it calls, so it follows, except for its shared `HfApi`, which is dropped to be
+    rebuilt; its remote-code modules cache (`HF_MODULES_CACHE`, already on `sys.path`) is left where it is.
     """
     import datasets
     import huggingface_hub
@@ -593,6 +594,11 @@ def use_hub_endpoint(monkeypatch: pytest.MonkeyPatch, endpoint: str, token: str,
     # fsspec keeps one HfFileSystem per constructor arguments, with its endpoint, token and listings; one made for
     # an earlier test's server (by datasets, say) would answer this test from stale state.
     huggingface_hub.HfFileSystem.clear_instance_cache()
+    # transformers (5.24) routes its Hub calls (the trainer's create_repo and upload, processor file listings)
+    # through one shared HfApi, whose endpoint is fixed when it is first built: drop one built for an earlier server.
+    transformers_hub = sys.modules.get("transformers.utils.hub")
+    if transformers_hub is not None and hasattr(transformers_hub, "_hf_api"):
+        monkeypatch.setattr(transformers_hub, "_hf_api", None)
 
 
 @pytest.fixture

@@ -21,13 +21,13 @@ from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard, DatasetCardData, HfApi
 
 from .. import __version__
+from ..cards import read_card_template
 from ..obman import OCC_CLASSES
 from .occ_obman_cot import _CITATION
 
 
-__all__ = ["MODEL_CARDS_DIR", "export_dataset", "push_folder"]
+__all__ = ["export_dataset", "push_folder"]
 
-MODEL_CARDS_DIR = Path(__file__).resolve().parents[2] / "model_cards"
 _MAX_SHARD_BYTES = 500 * 1024 * 1024
 
 
@@ -91,7 +91,7 @@ def export_dataset(
     DatasetInfosDict(infos).to_dataset_card_data(card_data)
     card = DatasetCard.from_template(
         card_data,
-        template_path=str(_template("dataset_card.md")),
+        template_str=read_card_template("dataset_card.md"),
         pretty_name="occ-obman-cot",
         repo_id=repo_id,
         example_config=next(iter(dataset_dicts)),
@@ -116,12 +116,3 @@ def push_folder(out_dir: str | os.PathLike, repo_id: str, private: bool = False,
         folder_path=str(out_dir), repo_id=repo_id, repo_type="dataset", commit_message="Upload occ-obman-cot"
     )
     return commit.commit_url
-
-
-def _template(name: str) -> Path:
-    path = MODEL_CARDS_DIR / name
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path}: card template not found (model_cards/ ships beside occ_hf/ in the checkout)."
-        )
-    return path

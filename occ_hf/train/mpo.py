@@ -19,7 +19,8 @@ __all__ = ["main", "make_parser"]
 
 def main(script_args, training_args, model_args, dataset_args=None):
     """
-    Trains the `mpo` stage and saves the model and processor to `training_args.output_dir`.
+    Trains the `mpo` stage and saves the model, processor and model card (`occ_hf/model_cards/model_card.md`) to
+    `training_args.output_dir`; with `push_to_hub`, uploads that folder to `hub_model_id`.
 
     Args:
         script_args ([`OccScriptArguments`]): the dataset and `freeze_vision`.
@@ -34,9 +35,9 @@ def main(script_args, training_args, model_args, dataset_args=None):
     from trl import DatasetMixtureConfig, DPOTrainer
 
     from .loading import check_lora_targets, language_model_lora_config, load_model, load_stage_dataset
-    from .sft import _refuse_push, _split
+    from .model_card import CardInputs, with_model_card
+    from .sft import _split
 
-    _refuse_push(training_args)
     dataset = load_stage_dataset(script_args, dataset_args or DatasetMixtureConfig())
     model = load_model(model_args, training_args, freeze_vision=script_args.freeze_vision)
     peft_config = language_model_lora_config(model_args)
@@ -48,7 +49,7 @@ def main(script_args, training_args, model_args, dataset_args=None):
         revision=model_args.model_revision,
         trust_remote_code=training_args.trust_remote_code,
     )
-    trainer = DPOTrainer(
+    trainer = with_model_card(DPOTrainer)(
         model=model,
         ref_model=ref_model,
         args=training_args,
@@ -56,12 +57,17 @@ def main(script_args, training_args, model_args, dataset_args=None):
         eval_dataset=_split(dataset, script_args.dataset_test_split) if training_args.eval_strategy != "no" else None,
         processing_class=processor,
         peft_config=peft_config,
+        model_card=CardInputs("mpo", script_args, model_args, dataset_args),
     )
     if peft_config is not None:
         check_lora_targets(trainer.model)
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    # With push_to_hub, save_model also writes the model card and uploads the folder (Trainer.push_to_hub).
     trainer.save_model(training_args.output_dir)
-    trainer.accelerator.print(f"Saved the mpo model to {training_args.output_dir}.")
+    if not training_args.push_to_hub:
+        trainer.create_model_card()  # the card waits in output_dir for a later `occ-hf push`
+    where = f" and pushed it to {trainer.hub_model_id}" if training_args.push_to_hub else ""
+    trainer.accelerator.print(f"Saved the mpo model to {training_args.output_dir}{where}.")
     return trainer
 
 

@@ -84,10 +84,10 @@ def main(script_args, training_args, model_args, dataset_args=None):
     from trl import DatasetMixtureConfig
 
     from .loading import check_lora_targets, language_model_lora_config, load_model, load_stage_dataset
+    from .model_card import CardInputs, with_model_card
     from .sc_trainer import SelfCorrectionTrainer
-    from .sft import _refuse_push, _split
+    from .sft import _split
 
-    _refuse_push(training_args)
     dataset = load_stage_dataset(script_args, dataset_args or DatasetMixtureConfig())
     train_rows = self_correction_rows(_split(dataset, script_args.dataset_train_split))
     eval_rows = None
@@ -100,19 +100,24 @@ def main(script_args, training_args, model_args, dataset_args=None):
         trust_remote_code=training_args.trust_remote_code,
     )
     peft_config = language_model_lora_config(model_args)
-    trainer = SelfCorrectionTrainer(
+    trainer = with_model_card(SelfCorrectionTrainer)(
         model=model,
         args=training_args,
         train_dataset=train_rows,
         eval_dataset=eval_rows,
         processing_class=processor,
         peft_config=peft_config,
+        model_card=CardInputs("sc", script_args, model_args, dataset_args),
     )
     if peft_config is not None:
         check_lora_targets(trainer.model)
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    # With push_to_hub, save_model also writes the model card and uploads the folder (Trainer.push_to_hub).
     trainer.save_model(training_args.output_dir)
-    trainer.accelerator.print(f"Saved the sc model to {training_args.output_dir}.")
+    if not training_args.push_to_hub:
+        trainer.create_model_card()  # the card waits in output_dir for a later `occ-hf push`
+    where = f" and pushed it to {trainer.hub_model_id}" if training_args.push_to_hub else ""
+    trainer.accelerator.print(f"Saved the sc model to {training_args.output_dir}{where}.")
     return trainer
 
 

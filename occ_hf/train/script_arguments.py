@@ -39,9 +39,21 @@ class OccScriptArguments(ScriptArguments):
         freeze_vision (`bool`, *optional*, defaults to `True`):
             Keep the vision tower's weights fixed, as the seed does (`--freeze_backbone True`); the projector and the
             language model train. With `use_peft`, only the LoRA adapters on the language model train anyway.
+        card_base_model (`str`, *optional*):
+            Hub id that the model card names as `base_model` when `model_name_or_path` is a local folder (by default
+            the card names the Hub id trained from, or where a local occ-hf checkpoint was pushed, else none).
+        card_eval_report (`str`, *optional*):
+            An `occ-hf eval` report.json whose Description / Reflection / Decision go on the model card (by default
+            `output_dir/eval/report.json` when it exists).
     """
 
     dataset_data_dir: str | None = field(
         default=None, metadata={"help": "data_dir of load_dataset (occ-obman-cot: the ObMan root)."}
     )
     freeze_vision: bool = field(default=True, metadata={"help": "Keep the vision tower frozen (the seed does)."})
+    card_base_model: str | None = field(
+        default=None, metadata={"help": "Hub id the model card names as base_model (for a local model_name_or_path)."}
+    )
+    card_eval_report: str | None = field(
+        default=None, metadata={"help": "occ-hf eval report.json for the model card (default: output_dir/eval/)."}
+    )

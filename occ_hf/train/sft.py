@@ -25,7 +25,8 @@ __all__ = ["main", "make_parser"]
 
 def main(script_args, training_args, model_args, dataset_args=None):
     """
-    Trains the `sft` stage and saves the model and processor to `training_args.output_dir`.
+    Trains the `sft` stage and saves the model, processor and model card (`occ_hf/model_cards/model_card.md`) to
+    `training_args.output_dir`; with `push_to_hub`, uploads that folder to `hub_model_id`.
 
     Args:
         script_args ([`OccScriptArguments`]): the dataset and `freeze_vision`.
@@ -40,8 +41,8 @@ def main(script_args, training_args, model_args, dataset_args=None):
     from trl import DatasetMixtureConfig, SFTTrainer
 
     from .loading import check_lora_targets, language_model_lora_config, load_model, load_stage_dataset
+    from .model_card import CardInputs, with_model_card
 
-    _refuse_push(training_args)
     dataset = load_stage_dataset(script_args, dataset_args or DatasetMixtureConfig())
     model = load_model(model_args, training_args, freeze_vision=script_args.freeze_vision)
     processor = AutoProcessor.from_pretrained(
@@ -54,7 +55,7 @@ def main(script_args, training_args, model_args, dataset_args=None):
     data_collator = None
     if training_args.preprocess_images:
         train_dataset, eval_dataset, data_collator = _preprocess(train_dataset, eval_dataset, processor, training_args)
-    trainer = SFTTrainer(
+    trainer = with_model_card(SFTTrainer)(
         model=model,
         args=training_args,
         data_collator=data_collator,
@@ -62,12 +63,17 @@ def main(script_args, training_args, model_args, dataset_args=None):
         eval_dataset=eval_dataset,
         processing_class=processor,
         peft_config=language_model_lora_config(model_args),
+        model_card=CardInputs("sft", script_args, model_args, dataset_args),
     )
     if model_args.use_peft:
         check_lora_targets(trainer.model)
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    # With push_to_hub, save_model also writes the model card and uploads the folder (Trainer.push_to_hub).
     trainer.save_model(training_args.output_dir)
-    trainer.accelerator.print(f"Saved the sft model to {training_args.output_dir}.")
+    if not training_args.push_to_hub:
+        trainer.create_model_card()  # the card waits in output_dir for a later `occ-hf push`
+    where = f" and pushed it to {trainer.hub_model_id}" if training_args.push_to_hub else ""
+    trainer.accelerator.print(f"Saved the sft model to {training_args.output_dir}{where}.")
     return trainer
 
 
@@ -101,16 +107,6 @@ def _split(dataset, name: str):
             "dataset_test_split, or generate that split under the ObMan root."
         )
     return dataset[name]
-
-
-def _refuse_push(training_args) -> None:
-    # Pushing with the occ-hf model card (model_cards/) belongs to a later increment of issue 6; TRL's own card would
-    # describe the checkpoint wrongly, so nothing is pushed until then.
-    if training_args.push_to_hub:
-        raise ValueError(
-            "push_to_hub is not supported by occ-hf train yet (the model card is still to come): train without it, "
-            "then upload training_args.output_dir with `hf upload`."
-        )
 
 
 def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str | None = None):

@@ -116,8 +116,3 @@ def test_missing_dataset_is_a_clear_error(in_recipe_workdir, tmp_path):
     parsed = sft_stage.make_parser().parse_args_and_config(["--config", str(recipe)])
     with pytest.raises(ValueError, match="No dataset: give `dataset_name`"):
         sft_stage.main(*parsed)
-
-
-def test_push_to_hub_is_refused_until_the_model_card_lands(in_recipe_workdir):
-    with pytest.raises(ValueError, match="push_to_hub is not supported by occ-hf train yet"):
-        _run(sft_stage, "sft_reflection.yaml", "--push_to_hub", "--output_dir", "runs/p")
