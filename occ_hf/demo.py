@@ -61,7 +61,7 @@ class DemoConfig:
     > Parameters that control the training
 
     Parameters:
-        sft1_steps (`int`, *optional*, defaults to `1200`), sft2_steps (`int`, *optional*, defaults to `200`),
+        sft1_steps (`int`, *optional*, defaults to `2400`), sft2_steps (`int`, *optional*, defaults to `200`),
         mpo_steps (`int`, *optional*, defaults to `40`):
             Optimizer steps of each stage; 0 skips the stage (the next starts from the previous checkpoint).
         batch_size (`int`, *optional*, defaults to `32`):
@@ -78,7 +78,7 @@ class DemoConfig:
     num_test: int = field(default=128, metadata={"help": "Samples in the generated test split."})
     seed: int = field(default=0, metadata={"help": "Seed of the whole run."})
     num_proc: int = field(default=2, metadata={"help": "Worker processes for generation."})
-    sft1_steps: int = field(default=1200, metadata={"help": "Steps of SFT1 (class question; 0 skips)."})
+    sft1_steps: int = field(default=2400, metadata={"help": "Steps of SFT1 (class question; 0 skips)."})
     sft2_steps: int = field(default=200, metadata={"help": "Steps of SFT2 (+ clarity question; 0 skips)."})
     mpo_steps: int = field(default=40, metadata={"help": "Steps of MPO (clarity preference pairs; 0 skips)."})
     batch_size: int = field(default=32, metadata={"help": "Rows per SFT step (MPO: half)."})

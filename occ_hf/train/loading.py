@@ -5,7 +5,7 @@ the language model only.
 from occ_hf.train.loading import language_model_lora_config, load_model, load_stage_dataset
 
 dataset = load_stage_dataset(script_args, dataset_args)        # a DatasetDict
-model = load_model(model_args, training_args, freeze_vision=True)
+model = load_model(model_args, training_args)                   # vision tower frozen unless told otherwise
 peft_config = language_model_lora_config(model_args)           # None unless model_args.use_peft
 ```
 """
@@ -57,15 +57,21 @@ def load_stage_dataset(script_args, dataset_args):
 
 def load_model(model_args, training_args, freeze_vision: bool = True):
     """
-    Loads the model to train with `AutoModelForImageTextToText` and freezes its vision tower.
+    Loads the model to train with `AutoModelForImageTextToText`, its vision tower frozen unless told otherwise.
+
+    The freezing is OccInternVL's own load-time switch (`from_pretrained(path, freeze_vision=True)`, see
+    [`OccInternVLConfig`]), so that a recipe's `model_init_kwargs: {freeze_vision: ...}` means the same here and under
+    TRL's `trl sft|dpo`, which pass `model_init_kwargs` to `from_pretrained` and nothing else.
 
     Args:
         model_args ([`~trl.ModelConfig`]):
             `model_name_or_path`, `model_revision`, `dtype`, `attn_implementation`.
         training_args ([`OccSFTConfig`] or [`OccMPOConfig`]):
-            `trust_remote_code` and `model_init_kwargs` (these win over `model_args`, as in TRL's scripts).
+            `trust_remote_code` and `model_init_kwargs` (these win over `model_args`, as in TRL's scripts). Without a
+            `freeze_vision` key in `model_init_kwargs` the vision tower is frozen (the seed's setting).
         freeze_vision (`bool`, *optional*, defaults to `True`):
-            Sets `requires_grad=False` on every parameter of the vision tower.
+            `False` trains the vision tower even where `model_init_kwargs` freezes it (`occ-hf train
+            --no_freeze_vision`; the MPO reference model).
 
     Returns:
         [`~transformers.PreTrainedModel`]: the model.
@@ -81,16 +87,17 @@ def load_model(model_args, training_args, freeze_vision: bool = True):
         "dtype": model_args.dtype,
     }
     init_kwargs |= training_args.model_init_kwargs or {}
-    model = AutoModelForImageTextToText.from_pretrained(model_args.model_name_or_path, **init_kwargs)
-    if freeze_vision:
-        vision_tower = getattr(model.model, "vision_tower", None)
-        if vision_tower is None:
-            raise ValueError(
-                f"{model_args.model_name_or_path}: {type(model).__name__} has no `model.vision_tower` to freeze "
-                "(is this an InternVL checkpoint?); set freeze_vision to false to train every parameter."
-            )
-        vision_tower.requires_grad_(False)
-    return model
+    init_kwargs["freeze_vision"] = bool(init_kwargs.get("freeze_vision", True)) and freeze_vision
+    try:
+        return AutoModelForImageTextToText.from_pretrained(model_args.model_name_or_path, **init_kwargs)
+    except TypeError as error:
+        if "freeze_vision" not in str(error):
+            raise
+        raise ValueError(
+            f"{model_args.model_name_or_path}: {error}. freeze_vision is an OccInternVL option: convert the "
+            "checkpoint with `occ-hf convert-checkpoint`, or load it with occ-hf imported (or trust_remote_code) so "
+            "that the OccInternVL classes build it."
+        ) from error
 
 
 def language_model_lora_config(model_args):

@@ -8,6 +8,7 @@ there is none: the trainer takes the reference from the base model with the adap
 ```bash
 occ-hf train mpo --config recipes/internvl2-1b/mpo.yaml
 occ-hf train mpo --config recipes/tiny/mpo.yaml --use_peft   # LoRA on the language model only
+trl dpo --config recipes/tiny/mpo.yaml                        # TRL's own script: it reloads the reference itself
 ```
 """
 
@@ -44,6 +45,8 @@ def main(script_args, training_args, model_args, dataset_args=None):
     ref_model = None
     if peft_config is None:
         ref_model = load_model(model_args, training_args, freeze_vision=False).eval().requires_grad_(False)
+    # load_model applied them; TRL would warn that it ignores them for a model passed in.
+    training_args.model_init_kwargs = None
     processor = AutoProcessor.from_pretrained(
         model_args.model_name_or_path,
         revision=model_args.model_revision,

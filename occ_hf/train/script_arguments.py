@@ -1,12 +1,20 @@
 """`OccScriptArguments`: what the `sft` and `mpo` scripts read besides TRL's training and model configs.
 
+A recipe that TRL's own `trl sft|dpo --config` must also read holds TRL's keys only (TRL hands unknown keys to
+`accelerate launch`, which refuses them): the ObMan root goes in the `datasets:` list and the frozen vision tower in
+`model_init_kwargs`, both of which the two command lines read alike.
+
 ```yaml
-# a recipe: these keys beside TRL's (SFTConfig or DPOConfig, ModelConfig, and the `datasets:` list)
-dataset_name: occ-obman-cot
-dataset_config: reflection
-dataset_data_dir: data/obman
-freeze_vision: true
+datasets:
+  - path: occ-obman-cot
+    name: reflection
+    data_dir: data/obman
+    split: train
+model_init_kwargs:
+  freeze_vision: true
 ```
+
+`dataset_data_dir` and `--no_freeze_vision` are for `occ-hf train` alone.
 """
 
 from dataclasses import dataclass, field
@@ -35,10 +43,13 @@ class OccScriptArguments(ScriptArguments):
     Parameters:
         dataset_data_dir (`str`, *optional*):
             `data_dir` passed to `load_dataset(dataset_name, dataset_config, data_dir=...)`: for `occ-obman-cot`, the
-            ObMan root. A recipe's `datasets:` list (TRL's form, which `trl sft` reads too) takes precedence.
+            ObMan root. A recipe's `datasets:` list (TRL's form, which `trl sft` reads too) takes precedence. TRL's
+            scripts do not know this key: recipes meant for both command lines use the `datasets:` list.
         freeze_vision (`bool`, *optional*, defaults to `True`):
-            Keep the vision tower's weights fixed, as the seed does (`--freeze_backbone True`); the projector and the
-            language model train. With `use_peft`, only the LoRA adapters on the language model train anyway.
+            A command-line switch of `occ-hf train`: `--no_freeze_vision` trains the vision tower even where the
+            recipe's `model_init_kwargs` has `freeze_vision: true`. Recipes set `model_init_kwargs.freeze_vision`
+            instead (TRL's `trl sft|dpo` pass it to `from_pretrained`, see [`OccInternVLConfig`]); without it,
+            `occ-hf train` freezes the vision tower, as the seed does (`--freeze_backbone True`), and TRL does not.
         card_base_model (`str`, *optional*):
             Hub id that the model card names as `base_model` when `model_name_or_path` is a local folder (by default
             the card names the Hub id trained from, or where a local occ-hf checkpoint was pushed, else none).
@@ -50,7 +61,10 @@ class OccScriptArguments(ScriptArguments):
     dataset_data_dir: str | None = field(
         default=None, metadata={"help": "data_dir of load_dataset (occ-obman-cot: the ObMan root)."}
     )
-    freeze_vision: bool = field(default=True, metadata={"help": "Keep the vision tower frozen (the seed does)."})
+    freeze_vision: bool = field(
+        default=True,
+        metadata={"help": "--no_freeze_vision trains the vision tower even where model_init_kwargs freezes it."},
+    )
     card_base_model: str | None = field(
         default=None, metadata={"help": "Hub id the model card names as base_model (for a local model_name_or_path)."}
     )

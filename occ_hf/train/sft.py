@@ -2,12 +2,15 @@
 
 SFT1 trains on the `description` config (the class question) from a base InternVL; SFT2 on the `reflection` config
 (the class question, then the clarity question) from SFT1. The loss covers the answers only; the vision tower stays
-frozen unless `freeze_vision` is false; `use_peft` puts LoRA on the language model only.
+frozen (the recipe's `model_init_kwargs: {freeze_vision: true}`; `--no_freeze_vision` trains it); `use_peft` puts
+LoRA on the language model only. The same recipe also runs under TRL's own CLI (`trl sft --config ...`, with
+occ-hf installed: its start-up hook registers the dataset and the model classes in the process TRL launches).
 
 ```bash
 occ-hf train sft --config recipes/internvl2-1b/sft_reflection.yaml
 occ-hf train sft --config recipes/tiny/sft_reflection.yaml --output_dir runs/sft2 --max_steps 20  # flags win
 python -m occ_hf.train.sft --config recipes/tiny/sft_reflection.yaml
+trl sft --config recipes/tiny/sft_reflection.yaml   # TRL's own script, same recipe
 ```
 ```python
 from occ_hf.train.sft import main, make_parser
@@ -45,6 +48,8 @@ def main(script_args, training_args, model_args, dataset_args=None):
 
     dataset = load_stage_dataset(script_args, dataset_args or DatasetMixtureConfig())
     model = load_model(model_args, training_args, freeze_vision=script_args.freeze_vision)
+    # load_model applied them; TRL would warn that it ignores them for a model passed in.
+    training_args.model_init_kwargs = None
     processor = AutoProcessor.from_pretrained(
         model_args.model_name_or_path,
         revision=model_args.model_revision,

@@ -1,4 +1,5 @@
 import filecmp
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,7 +37,11 @@ def test_exported_parquet_loads_without_occ_hf(obman_root, views_dir, tmp_path):
         "assert 'occ_hf' not in sys.modules\n"
         "print(ds.num_rows, ds.features['label'].names[0], ds[0]['images'][0].size)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    # Switch off occ-hf's start-up hook, which would import occ_hf with datasets (as `trl sft` needs).
+    env = {**os.environ, "OCC_HF_AUTOLOAD": "0"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path, env=env
+    )
     assert result.stdout.split() == [str(dataset_dicts["preference"]["train"].num_rows), "jar", "(256,", "256)"]
 
 

@@ -109,8 +109,9 @@ def test_trust_remote_code_without_the_plugin(tiny_dir, tmp_path, images_and_vie
         """
     )
     # Where occ_hf cannot be imported: a cwd without it, and no PYTHONPATH entry pointing at the checkout.
+    # OCC_HF_AUTOLOAD=0: occ-hf's start-up hook would try to import occ_hf with transformers.
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    env["HF_MODULES_CACHE"] = str(tmp_path / "modules")
+    env |= {"HF_MODULES_CACHE": str(tmp_path / "modules"), "OCC_HF_AUTOLOAD": "0"}
     run = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
     )

@@ -65,6 +65,10 @@ class OccInternVLConfig(InternVLConfig):
             with the RGB image and the 3D view, then reflect.
         max_new_tokens (`int`, *optional*, defaults to `16`):
             Tokens generated per stage by `recognize`.
+        freeze_vision (`bool`, *optional*, defaults to `False`):
+            Build the model with its vision tower frozen (`requires_grad=False`), as the seed trains it. A load-time
+            switch, never saved in config.json: `from_pretrained(path, freeze_vision=True)`, which is what a recipe's
+            `model_init_kwargs: {freeze_vision: true}` does under `occ-hf train` and TRL's `trl sft|dpo` alike.
 
     Example:
 
@@ -83,12 +87,20 @@ class OccInternVLConfig(InternVLConfig):
     decision_policy: str = "staged"
     max_new_tokens: int = 16
     tie_word_embeddings: bool = False
+    freeze_vision: bool = False
 
     def __post_init__(self, **kwargs):
         self.class_names = list(self.class_names if self.class_names is not None else OCC_CLASS_NAMES)
         if self.prompts is None:
             self.prompts = _default_prompts()
         super().__post_init__(**kwargs)
+
+    def to_dict(self) -> dict:
+        """[`~PreTrainedConfig.to_dict`] without `freeze_vision`: how a model is trained is the recipe's to say, so a
+        checkpoint saved from a frozen run loads unfrozen unless its next recipe asks again."""
+        output = super().to_dict()
+        output.pop("freeze_vision", None)
+        return output
 
     def validate_occ_fields(self):
         """Checks the OCC fields (a `validate_*` method: `@strict` runs it after `__init__`)."""

@@ -217,11 +217,29 @@ class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
     r"""
     transformers' [`InternVLForConditionalGeneration`] with OCC-MLLM-CoT's recognition ([`recognize`]). The network,
     weights and forward pass are InternVL's, unchanged; saving always writes `auto_map` and this file, so the
-    checkpoint also loads with `trust_remote_code=True` where occ-hf is not installed.
+    checkpoint also loads with `trust_remote_code=True` where occ-hf is not installed. With `config.freeze_vision`
+    (`from_pretrained(path, freeze_vision=True)`) the vision tower is built frozen.
     """
 
     config_class = OccInternVLConfig
     config: OccInternVLConfig
+
+    # The vision tower is frozen here rather than in the training scripts, so that TRL's own `trl sft|dpo`, which only
+    # passes `model_init_kwargs` to `from_pretrained`, freezes it too.
+    def __init__(self, config: OccInternVLConfig):
+        super().__init__(config)
+        if config.freeze_vision:
+            self.model.vision_tower.requires_grad_(False)
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """[`~PreTrainedModel.from_pretrained`]; `freeze_vision=True` (a config field) freezes the vision tower."""
+        loaded = super().from_pretrained(*args, **kwargs)
+        # Loading puts new parameters (requires_grad=True) in place of those `__init__` froze.
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # a tuple with output_loading_info=True
+        if model.config.freeze_vision:
+            model.model.vision_tower.requires_grad_(False)
+        return loaded
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """[`~PreTrainedModel.save_pretrained`], also writing `auto_map` and the modeling files for remote code."""
