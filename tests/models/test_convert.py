@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import save_file
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import (
+    AutoProcessor,
     AutoTokenizer,
     GotOcr2ImageProcessor,
     InternVLConfig,
@@ -27,6 +28,7 @@ from transformers import (
 )
 
 from occ_hf.cli import main
+from occ_hf.models.occ_internvl import OccInternVLProcessor
 from occ_hf.models.occ_internvl.convert_occ_internvl import (
     CheckpointConversionError,
     UnsafeArchiveError,
@@ -390,8 +392,26 @@ def test_native_checkpoint_round_trip(tmp_path):
             atol=0,
             rtol=0,
         )
+    # An OccInternVL processor: the source's chat template under the stage prelude, tiling as the source did.
     source_processor = InternVLProcessor.from_pretrained(tmp_path / "InternVL3-1B-hf")
-    assert InternVLProcessor.from_pretrained(tmp_path / "out").chat_template == source_processor.chat_template
+    processor = AutoProcessor.from_pretrained(tmp_path / "out")
+    assert type(processor) is OccInternVLProcessor and processor.image_processor.crop_to_patches
+    assert processor.chat_template.endswith(source_processor.chat_template)
+    messages = [{"role": "user", "content": "What's the object in the hand?"}]
+    assert processor.apply_chat_template(messages) == source_processor.apply_chat_template(messages)
+    staged = [{"role": "user", "content": [{"type": "stage", "stage": "describe"}, {"type": "image"}]}]
+    assert processor.apply_chat_template(staged) == (
+        "<|im_start|>user\nWhat's the object in the hand?\n<IMG_CONTEXT><|im_end|>\n"
+    )
+    # A plain InternVL output keeps the source's processor as it is.
+    convert_checkpoint(
+        tmp_path / "InternVL3-1B-hf",
+        tmp_path / "plain",
+        config_class=InternVLConfig,
+        model_class=InternVLForConditionalGeneration,
+    )
+    assert type(AutoProcessor.from_pretrained(tmp_path / "plain")) is InternVLProcessor
+    assert InternVLProcessor.from_pretrained(tmp_path / "plain").chat_template == source_processor.chat_template
 
 
 def _tar_with(path, member: tarfile.TarInfo, data: bytes = b"") -> None:
@@ -674,3 +694,48 @@ def test_internlm2_tokenizer_with_a_gap_in_added_ids_is_refused(tmp_path):
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointConversionError, match="must run on without a gap"):
         convert_internlm2_tokenizer(tmp_path)
+
+
+def test_converted_checkpoint_is_an_occ_internvl_checkpoint_end_to_end(tmp_path):
+    """Auto classes give OccInternVL's model and processor, the stage prompts render in the source's chat format
+    (images where chat() puts them), and recognize() runs its three stages."""
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText
+
+    from occ_hf.models.occ_internvl import OccInternVLForConditionalGeneration
+    from occ_hf.models.occ_internvl.processing_occ_internvl import question_content
+
+    write_original(tmp_path / "src", "qwen2", "safetensors")
+    convert_checkpoint(tmp_path / "src", tmp_path / "out")
+    processor = AutoProcessor.from_pretrained(tmp_path / "out")
+    model = AutoModelForImageTextToText.from_pretrained(tmp_path / "out").eval()
+    assert type(processor) is OccInternVLProcessor and type(model) is OccInternVLForConditionalGeneration
+
+    system = "<|im_start|>system\nBe brief.<|im_end|>"
+    for style in ("code", "paper"):
+        prompts = model.config.prompts[style]
+        for question in (prompts["describe"][0], prompts["decide"], prompts["joint"]):
+            images = [None] * question.count("<image>")
+            # chat() replaces each <image> marker of the question in place.
+            original = f"{system}<|im_start|>user\n{question.replace('<image>', '<IMG_CONTEXT>')}<|im_end|>"
+            for content in ([{"type": "stage", "stage": _stage_of(prompts, question)}], []):
+                messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": content}]
+                if not content:  # recognize()'s form: the question split at its markers into text and image parts
+                    messages[1]["content"] = question_content(question, images)
+                assert processor.apply_chat_template(messages, prompt_style=style) == original
+
+    # Different sizes, so different tile counts: the batch is padded (on the left, whatever the tokenizer says).
+    images = [
+        Image.new("RGB", size, color) for size, color in (((40, 30), "red"), ((28, 28), "green"), ((84, 28), "blue"))
+    ]
+    views = [Image.new("RGB", (28, 28), "white")] * 3
+    results = model.recognize(images, views=views, processor=processor, max_new_tokens=4)
+    assert len(results) == 3 and all(len(r.describe) == 1 and isinstance(r.reflect, str) for r in results)
+    assert results == [
+        model.recognize([i], views=[v], max_new_tokens=4)[0] for i, v in zip(images, views, strict=True)
+    ]
+    assert results == model.recognize(images, views=views, max_new_tokens=4, reuse_cache=False)
+
+
+def _stage_of(prompts: dict, question: str) -> str:
+    return next(key for key in ("describe", "decide", "joint") if question in (prompts[key], *prompts["describe"]))

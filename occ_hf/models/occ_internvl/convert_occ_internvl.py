@@ -1,4 +1,9 @@
-"""Converts InternVL checkpoints into transformers' native InternVL format (or a subclass of it, such as OccInternVL).
+"""Converts InternVL checkpoints into OccInternVL checkpoints (transformers' native InternVL format, subclassed).
+
+The output is an OccInternVL checkpoint end to end by default: `OccInternVLConfig` (the source's network plus the
+OCC prompts), `OccInternVLForConditionalGeneration` (`recognize()`) and `OccInternVLProcessor`, whose chat template is
+the source's chat format with `stage` parts added ([`add_stage_prompts`]). Pass `config_class=InternVLConfig,
+model_class=InternVLForConditionalGeneration` for a plain InternVL checkpoint with an `InternVLProcessor`.
 
 Two kinds of source are read, each as a folder or as a `.tar.gz` / `.tgz` / `.tar` archive:
 
@@ -40,8 +45,10 @@ How the original layout maps (checked against OpenGVLab/InternVL `internvl_chat/
   split into `q_proj`/`k_proj`/`v_proj`.
 - Chat format: an original checkpoint is prompted through its conversation template (config `template`, e.g.
   `Hermes-2`, `internlm2-chat`, `phi3-chat`), which is what its `chat()` and its training scripts use; the converted
-  processor gets a chat template that renders that conversation byte for byte (with the source's system message),
-  and the generation config stops on the template's separator token, as `chat()` does.
+  processor gets a chat template that renders that conversation byte for byte (with the source's system message;
+  images where `chat()` puts them, see [`conversation_chat_template`]), and the generation config stops on the
+  template's separator token, as `chat()` does. A native checkpoint keeps its own chat template; both get the stage
+  parts on top, which leave every other message's rendering alone.
 
 Things that cannot be represented natively are refused with an error naming the field: pixel shuffle `ps_version`
 `v1` (a transposed shuffle), InternViT q/k norms with an epsilon other than transformers' fixed 1e-6, Phi-3 `yarn`
@@ -84,7 +91,6 @@ from transformers import (
     GenerationConfig,
     GotOcr2ImageProcessor,
     InternVLConfig,
-    InternVLForConditionalGeneration,
     InternVLProcessor,
     InternVLVideoProcessor,
     InternVLVisionConfig,
@@ -92,6 +98,10 @@ from transformers import (
     Phi3Config,
     Qwen2Config,
 )
+
+from .configuration_occ_internvl import OccInternVLConfig
+from .modeling_occ_internvl import OccInternVLForConditionalGeneration
+from .processing_occ_internvl import OccInternVLProcessor, add_stage_prompts
 
 
 __all__ = [
@@ -687,8 +697,12 @@ def conversation_chat_template(
 
     The original `get_prompt()` (MPT style) writes `system + sep`, then `role + message + sep` per turn, and the bare
     assistant role to prompt a reply. A `system` message in `messages` replaces the default system message, as
-    setting `template.system_message` does. Structured content renders image parts as `image_token + "\\n"` (the
-    processor expands it to `<img><IMG_CONTEXT>...</img>`, as `chat()` expands `<image>`) and text parts verbatim.
+    setting `template.system_message` does. Structured content renders text parts verbatim and image parts as
+    `image_token` (the processor expands it to `<img><IMG_CONTEXT>...</img>`, as `chat()` expands `<image>`): in
+    place when text comes before it, as `chat()` puts an image at the `<image>` marker of its question (the seed's
+    `"What's the object in the hand?\\n<image>"`); followed by `"\\n"` when it leads the message, as `chat()` prepends
+    `"<image>\\n"` to a question without a marker (unless the text after it starts with a newline itself, as in
+    `"<image>\\nIs the object round?"`). So a question split at its markers into parts renders as `chat()` renders it.
 
     Args:
         name (`str`): The config's `template`, e.g. `Hermes-2`, `internlm2-chat`, `phi3-chat`, `internvl2_5`.
@@ -715,9 +729,12 @@ def conversation_chat_template(
         "{%- for message in messages if message['role'] != 'system' -%}"
         "{{- " + literal(user) + " if message['role'] == 'user' else " + literal(assistant) + " -}}"
         "{%- if message['content'] is string -%}{{- message['content'] -}}"
-        "{%- else -%}{%- for part in message['content'] -%}"
-        "{%- if part['type'] == 'image' -%}{{- " + literal(image_token + "\n") + " -}}"
-        "{%- elif part['type'] == 'text' -%}{{- part['text'] -}}{%- endif -%}"
+        "{%- else -%}{%- set seen = namespace(text=false) -%}{%- for part in message['content'] -%}"
+        "{%- if part['type'] == 'image' -%}{{- " + literal(image_token) + " -}}"
+        "{%- set next = loop.nextitem if loop.nextitem is defined else {'type': 'none'} -%}"
+        "{%- if not seen.text and not (next['type'] == 'text' and next['text'].startswith('\\n')) -%}"
+        "{{- '\\n' -}}{%- endif -%}"
+        "{%- elif part['type'] == 'text' -%}{{- part['text'] -}}{%- set seen.text = true -%}{%- endif -%}"
         "{%- endfor -%}{%- endif -%}"
         "{{- " + literal(sep) + " -}}"
         "{%- endfor -%}"
@@ -733,8 +750,8 @@ def convert_checkpoint(
     src: str | os.PathLike,
     output_dir: str | os.PathLike,
     *,
-    config_class: type = InternVLConfig,
-    model_class: type = InternVLForConditionalGeneration,
+    config_class: type = OccInternVLConfig,
+    model_class: type = OccInternVLForConditionalGeneration,
     dtype: str = "auto",
     image_token_id: int | None = None,
     tokenizer: str | os.PathLike | None = None,
@@ -746,10 +763,12 @@ def convert_checkpoint(
     Args:
         src (`str` or `os.PathLike`): Source folder or `.tar.gz` / `.tgz` / `.tar` archive.
         output_dir (`str` or `os.PathLike`): Where to write the converted checkpoint.
-        config_class (`type`, *optional*, defaults to `InternVLConfig`): Config class of the output (a subclass of
-            `InternVLConfig`, e.g. OccInternVL's).
-        model_class (`type`, *optional*, defaults to `InternVLForConditionalGeneration`): Model class of the output;
-            the converted weights are loaded into it strictly and saved with its `save_pretrained`.
+        config_class (`type`, *optional*, defaults to `OccInternVLConfig`): Config class of the output
+            (`InternVLConfig` or a subclass). With `OccInternVLConfig` (or a subclass of it) the processor is an
+            `OccInternVLProcessor` whose chat template also renders the stage prompts; otherwise an
+            `InternVLProcessor`.
+        model_class (`type`, *optional*, defaults to `OccInternVLForConditionalGeneration`): Model class of the
+            output; the converted weights are loaded into it strictly and saved with its `save_pretrained`.
         dtype (`str`, *optional*, defaults to `"auto"`): `auto` (the source's dtype), `float32`, `bfloat16`, `float16`.
         image_token_id (`int`, *optional*): Id of `<IMG_CONTEXT>` when the source has no tokenizer files.
         tokenizer (`str` or `os.PathLike`, *optional*): A fast tokenizer folder to use instead of the source's own.
@@ -821,6 +840,19 @@ def _convert_native(folder: Path, source_config: dict, output_dir: Path, config_
     has_processor = (folder / "processor_config.json").is_file() or (folder / "preprocessor_config.json").is_file()
     if has_processor:
         processor = AutoProcessor.from_pretrained(folder)
+        if issubclass(config_class, OccInternVLConfig) and not isinstance(processor, OccInternVLProcessor):
+            image_processor = processor.image_processor
+            if isinstance(processor, InternVLProcessor):
+                # InternVLProcessor tiles on every call whatever its image processor says; OccInternVLProcessor
+                # follows the image processor, so the setting moves there to keep the source's inputs.
+                image_processor.crop_to_patches = True
+            processor = OccInternVLProcessor(
+                image_processor=image_processor,
+                tokenizer=processor.tokenizer,
+                video_processor=processor.video_processor,
+                image_seq_length=processor.image_seq_length,
+                chat_template=add_stage_prompts(processor.chat_template, config.prompts, processor.image_token),
+            )
         processor.save_pretrained(output_dir)
     return ConversionSummary(
         output_dir=str(output_dir),
@@ -883,6 +915,10 @@ def _convert_original(
         chat_template = conversation_chat_template(
             template_name, chat_config.get("system_message"), tokenizer.context_image_token
         )
+        processor_class = InternVLProcessor
+        if issubclass(config_class, OccInternVLConfig):
+            processor_class = OccInternVLProcessor
+            chat_template = add_stage_prompts(chat_template, config.prompts, tokenizer.context_image_token)
         tokenizer.chat_template = chat_template
         image_size = chat_config.get("force_image_size") or chat_config["vision_config"]["image_size"]
         if not chat_config.get("use_thumbnail", False) and chat_config.get("dynamic_image_size", False):
@@ -897,7 +933,7 @@ def _convert_original(
                 "processor with crop_to_patches=False to feed one tile per image as the original model did.",
                 stacklevel=3,
             )
-        processor = InternVLProcessor(
+        processor = processor_class(
             image_processor=GotOcr2ImageProcessor(
                 size={"height": image_size, "width": image_size},
                 crop_to_patches=bool(chat_config.get("dynamic_image_size", False)),
