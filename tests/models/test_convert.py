@@ -7,6 +7,7 @@ converted, loaded into transformers' `InternVLForConditionalGeneration`, and its
 
 import io
 import json
+import re
 import tarfile
 
 import pytest
@@ -14,6 +15,8 @@ import torch
 from safetensors.torch import save_file
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import (
+    AutoProcessor,
+    AutoTokenizer,
     GotOcr2ImageProcessor,
     InternVLConfig,
     InternVLForConditionalGeneration,
@@ -25,10 +28,12 @@ from transformers import (
 )
 
 from occ_hf.cli import main
+from occ_hf.models.occ_internvl import OccInternVLProcessor
 from occ_hf.models.occ_internvl.convert_occ_internvl import (
     CheckpointConversionError,
     UnsafeArchiveError,
     convert_checkpoint,
+    convert_internlm2_tokenizer,
     convert_internvl_chat_state_dict,
     split_internlm2_wqkv,
 )
@@ -155,10 +160,11 @@ def original_state_dict(config: dict, seed: int = 0) -> dict[str, torch.Tensor]:
     head_dim = d // heads
     arch = llm["architectures"][0]
     lm = "language_model.model."
-    weights[lm + ("tok_embeddings" if arch == "InternLM2ForCausalLM" else "embed_tokens") + ".weight"] = rand(VOCAB, d)
+    vocab = llm["vocab_size"]
+    weights[lm + ("tok_embeddings" if arch == "InternLM2ForCausalLM" else "embed_tokens") + ".weight"] = rand(vocab, d)
     weights[lm + "norm.weight"] = 1 + rand(d)
     weights["language_model.output.weight" if arch == "InternLM2ForCausalLM" else "language_model.lm_head.weight"] = (
-        rand(VOCAB, d)
+        rand(vocab, d)
     )
     for i in range(llm["num_hidden_layers"]):
         p = f"{lm}layers.{i}."
@@ -191,11 +197,18 @@ def original_state_dict(config: dict, seed: int = 0) -> dict[str, torch.Tensor]:
 
 
 def write_original(
-    folder, llm: str, weights_format: str, qk_norm: bool = False, tokenizer: bool = True, select_layer: int = -1
+    folder,
+    llm: str,
+    weights_format: str,
+    qk_norm: bool = False,
+    tokenizer: bool = True,
+    select_layer: int = -1,
+    vocab_size: int = VOCAB,
 ):
     """Writes an original-layout checkpoint; returns (config, state_dict)."""
     folder.mkdir(parents=True)
     config = original_config(llm, qk_norm) | {"select_layer": select_layer}
+    config["llm_config"] = config["llm_config"] | {"vocab_size": vocab_size}
     state_dict = original_state_dict(config)
     (folder / "config.json").write_text(json.dumps(config))
     if weights_format == "safetensors":
@@ -379,8 +392,26 @@ def test_native_checkpoint_round_trip(tmp_path):
             atol=0,
             rtol=0,
         )
+    # An OccInternVL processor: the source's chat template under the stage prelude, tiling as the source did.
     source_processor = InternVLProcessor.from_pretrained(tmp_path / "InternVL3-1B-hf")
-    assert InternVLProcessor.from_pretrained(tmp_path / "out").chat_template == source_processor.chat_template
+    processor = AutoProcessor.from_pretrained(tmp_path / "out")
+    assert type(processor) is OccInternVLProcessor and processor.image_processor.crop_to_patches
+    assert processor.chat_template.endswith(source_processor.chat_template)
+    messages = [{"role": "user", "content": "What's the object in the hand?"}]
+    assert processor.apply_chat_template(messages) == source_processor.apply_chat_template(messages)
+    staged = [{"role": "user", "content": [{"type": "stage", "stage": "describe"}, {"type": "image"}]}]
+    assert processor.apply_chat_template(staged) == (
+        "<|im_start|>user\nWhat's the object in the hand?\n<IMG_CONTEXT><|im_end|>\n"
+    )
+    # A plain InternVL output keeps the source's processor as it is.
+    convert_checkpoint(
+        tmp_path / "InternVL3-1B-hf",
+        tmp_path / "plain",
+        config_class=InternVLConfig,
+        model_class=InternVLForConditionalGeneration,
+    )
+    assert type(AutoProcessor.from_pretrained(tmp_path / "plain")) is InternVLProcessor
+    assert InternVLProcessor.from_pretrained(tmp_path / "plain").chat_template == source_processor.chat_template
 
 
 def _tar_with(path, member: tarfile.TarInfo, data: bytes = b"") -> None:
@@ -548,3 +579,163 @@ def test_weights_only_conversion_with_an_explicit_image_token(tmp_path):
     torch.testing.assert_close(logits, reference, atol=1e-5, rtol=1e-5)
     with pytest.raises(CheckpointConversionError, match="outside the language model's vocabulary"):
         convert_checkpoint(tmp_path / "src", tmp_path / "out2", image_token_id=VOCAB)
+
+
+# InternLM2's added tokens as InternVL2-2B's tokenizer_config.json lists them: the chat and tool tokens are pieces of
+# the sentencepiece model, InternVL's image and grounding tokens come after its vocabulary.
+INTERNLM2_PIECES = ["<|plugin|>", "<|interpreter|>", "<|action_end|>", "<|action_start|>", "<|im_end|>",
+                    "<|im_start|>"]  # fmt: skip
+INTERNVL_TOKENS = ["<img>", "</img>", "<IMG_CONTEXT>", "<quad>", "</quad>", "<ref>", "</ref>", "<box>", "</box>"]
+SENTENCEPIECE_CORPUS = [
+    "What's the object in the hand?", "Is it clear to identify the object in the hand?", "The object is bottle.",
+    "The object is remote.", "Yes.", "No.", "user", "assistant", "system", "Please analyze this image step by step.",
+    "你是由上海人工智能实验室联合商汤科技开发的书生多模态大模型", "物体在手中", "0 1 2 3 4 5 6 7 8 9 10 42 2025",
+    "def recognize(image):\n    return model(image)\n", "  two  spaces\tand a tab",
+]  # fmt: skip
+TOKENIZER_TEXTS = [
+    "The object is bottle.",
+    "What's the object in the hand?\n",
+    "  leading, double  and trailing spaces  ",
+    "line one\nline two\n\n\tindented",
+    "digits 0123456789, 3.14 and 2025",
+    "你是由上海人工智能实验室开发的。物体是什么？",
+    "emoji 🙂🚀 and ü, unseen in training",
+    "<|im_start|>system\nBe brief.<|im_end|><|im_start|>user\n<img><IMG_CONTEXT><IMG_CONTEXT></img>\n"
+    "What's the object in the hand?<|im_end|><|im_start|>assistant\nThe object is jar.<|im_end|>",
+    "<s>text between</s> bos and eos<unk>",
+    "",
+]
+
+
+def write_internlm2_sentencepiece_tokenizer(folder, add_dummy_prefix: bool):
+    """A tiny BPE sentencepiece model with InternLM2's settings, and its remote-code tokenizer_config.json."""
+    import sentencepiece
+
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(SENTENCEPIECE_CORPUS * 8), model_writer=model, model_type="bpe", vocab_size=420,
+        hard_vocab_limit=False, byte_fallback=True, add_dummy_prefix=add_dummy_prefix, unk_id=0, bos_id=1, eos_id=2,
+        pad_id=-1, user_defined_symbols=INTERNLM2_PIECES, normalization_rule_name="identity",
+        remove_extra_whitespaces=False, split_digits=True, character_coverage=0.9995, num_threads=1, minloglevel=2,
+    )  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tokenizer.model").write_bytes(model.getvalue())
+    processor = sentencepiece.SentencePieceProcessor(model_proto=model.getvalue())
+    size = processor.get_piece_size()
+    added = {token: processor.piece_to_id(token) for token in ["<unk>", "<s>", "</s>", *INTERNLM2_PIECES]}
+    added |= {token: size + index for index, token in enumerate(INTERNVL_TOKENS)}
+    entry = {"lstrip": False, "normalized": False, "rstrip": False, "single_word": False, "special": True}
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "InternLM2Tokenizer",
+                "auto_map": {"AutoTokenizer": ["tokenization_internlm2.InternLM2Tokenizer", None]},
+                "added_tokens_decoder": {str(i): {"content": token, **entry} for token, i in added.items()},
+                "bos_token": "<s>",
+                "eos_token": "</s>",
+                "pad_token": "</s>",
+                "unk_token": "<unk>",
+                "add_bos_token": True,
+                "add_eos_token": False,
+                "clean_up_tokenization_spaces": False,
+            }  # fmt: skip
+        )
+    )
+    return processor, added
+
+
+def internlm2_slow_ids(processor, added: dict[str, int], text: str) -> list[int]:
+    """What InternLM2Tokenizer gives: <s>, then sentencepiece's encode of each piece between added tokens."""
+    pattern = "(" + "|".join(re.escape(token) for token in sorted(added, key=len, reverse=True)) + ")"
+    ids = [added["<s>"]]
+    for piece in re.split(pattern, text):
+        ids += [added[piece]] if piece in added else processor.encode(piece)
+    return ids
+
+
+@pytest.mark.parametrize("add_dummy_prefix", [True, False], ids=["dummy-prefix", "no-dummy-prefix"])
+def test_internlm2_sentencepiece_tokenizer_is_converted(tmp_path, add_dummy_prefix):
+    """Without --tokenizer, InternLM2's tokenizer.model becomes a fast tokenizer giving the slow tokenizer's ids."""
+    processor, added = write_internlm2_sentencepiece_tokenizer(tmp_path / "tokenizer", add_dummy_prefix)
+    vocab_size = processor.get_piece_size() + len(INTERNVL_TOKENS)
+    write_original(tmp_path / "src", "internlm2", "bin", tokenizer=False, vocab_size=vocab_size)
+    for name in ("tokenizer.model", "tokenizer_config.json"):
+        (tmp_path / "src" / name).write_bytes((tmp_path / "tokenizer" / name).read_bytes())
+    summary = convert_checkpoint(tmp_path / "src", tmp_path / "out")
+    assert summary.has_processor and "internlm2-chat" in summary.chat_template_source
+    assert not (tmp_path / "out" / "tokenizer.model").exists()  # nothing left that needs remote code
+
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "out")
+    for token, token_id in added.items():
+        assert tokenizer.convert_tokens_to_ids(token) == token_id
+    model = InternVLForConditionalGeneration.from_pretrained(tmp_path / "out")
+    assert model.config.image_token_id == added["<IMG_CONTEXT>"] == tokenizer.context_image_token_id
+    for text in TOKENIZER_TEXTS:
+        ids = tokenizer(text)["input_ids"]
+        assert ids == internlm2_slow_ids(processor, added, text), text
+        if not any(token in text for token in added):
+            assert tokenizer.decode(ids, skip_special_tokens=True) == text
+    emoji_ids = tokenizer("🙂", add_special_tokens=False)["input_ids"]
+    assert [processor.id_to_piece(i) for i in emoji_ids][-4:] == ["<0xF0>", "<0x9F>", "<0x99>", "<0x82>"]
+    # The converted checkpoint's chat prompt tokenizes as the original chat() would.
+    chat = InternVLProcessor.from_pretrained(tmp_path / "out")
+    prompt = chat.apply_chat_template(
+        [{"role": "user", "content": [{"type": "text", "text": "What's the object in the hand?"}]}],
+        add_generation_prompt=True,
+    )
+    assert chat.tokenizer(prompt)["input_ids"] == internlm2_slow_ids(processor, added, prompt)
+
+
+def test_internlm2_tokenizer_with_a_gap_in_added_ids_is_refused(tmp_path):
+    processor, added = write_internlm2_sentencepiece_tokenizer(tmp_path, add_dummy_prefix=True)
+    config = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    entry = config["added_tokens_decoder"].pop(str(added["<img>"]))
+    config["added_tokens_decoder"][str(added["<img>"] + 100)] = entry
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointConversionError, match="must run on without a gap"):
+        convert_internlm2_tokenizer(tmp_path)
+
+
+def test_converted_checkpoint_is_an_occ_internvl_checkpoint_end_to_end(tmp_path):
+    """Auto classes give OccInternVL's model and processor, the stage prompts render in the source's chat format
+    (images where chat() puts them), and recognize() runs its three stages."""
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText
+
+    from occ_hf.models.occ_internvl import OccInternVLForConditionalGeneration
+    from occ_hf.models.occ_internvl.processing_occ_internvl import question_content
+
+    write_original(tmp_path / "src", "qwen2", "safetensors")
+    convert_checkpoint(tmp_path / "src", tmp_path / "out")
+    processor = AutoProcessor.from_pretrained(tmp_path / "out")
+    model = AutoModelForImageTextToText.from_pretrained(tmp_path / "out").eval()
+    assert type(processor) is OccInternVLProcessor and type(model) is OccInternVLForConditionalGeneration
+
+    system = "<|im_start|>system\nBe brief.<|im_end|>"
+    for style in ("code", "paper"):
+        prompts = model.config.prompts[style]
+        for question in (prompts["describe"][0], prompts["decide"], prompts["joint"]):
+            images = [None] * question.count("<image>")
+            # chat() replaces each <image> marker of the question in place.
+            original = f"{system}<|im_start|>user\n{question.replace('<image>', '<IMG_CONTEXT>')}<|im_end|>"
+            for content in ([{"type": "stage", "stage": _stage_of(prompts, question)}], []):
+                messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": content}]
+                if not content:  # recognize()'s form: the question split at its markers into text and image parts
+                    messages[1]["content"] = question_content(question, images)
+                assert processor.apply_chat_template(messages, prompt_style=style) == original
+
+    # Different sizes, so different tile counts: the batch is padded (on the left, whatever the tokenizer says).
+    images = [
+        Image.new("RGB", size, color) for size, color in (((40, 30), "red"), ((28, 28), "green"), ((84, 28), "blue"))
+    ]
+    views = [Image.new("RGB", (28, 28), "white")] * 3
+    results = model.recognize(images, views=views, processor=processor, max_new_tokens=4)
+    assert len(results) == 3 and all(len(r.describe) == 1 and isinstance(r.reflect, str) for r in results)
+    assert results == [
+        model.recognize([i], views=[v], max_new_tokens=4)[0] for i, v in zip(images, views, strict=True)
+    ]
+    assert results == model.recognize(images, views=views, max_new_tokens=4, reuse_cache=False)
+
+
+def _stage_of(prompts: dict, question: str) -> str:
+    return next(key for key in ("describe", "decide", "joint") if question in (prompts[key], *prompts["describe"]))

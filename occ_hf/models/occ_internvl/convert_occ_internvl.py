@@ -1,4 +1,9 @@
-"""Converts InternVL checkpoints into transformers' native InternVL format (or a subclass of it, such as OccInternVL).
+"""Converts InternVL checkpoints into OccInternVL checkpoints (transformers' native InternVL format, subclassed).
+
+The output is an OccInternVL checkpoint end to end by default: `OccInternVLConfig` (the source's network plus the
+OCC prompts), `OccInternVLForConditionalGeneration` (`recognize()`) and `OccInternVLProcessor`, whose chat template is
+the source's chat format with `stage` parts added ([`add_stage_prompts`]). Pass `config_class=InternVLConfig,
+model_class=InternVLForConditionalGeneration` for a plain InternVL checkpoint with an `InternVLProcessor`.
 
 Two kinds of source are read, each as a folder or as a `.tar.gz` / `.tgz` / `.tar` archive:
 
@@ -40,8 +45,10 @@ How the original layout maps (checked against OpenGVLab/InternVL `internvl_chat/
   split into `q_proj`/`k_proj`/`v_proj`.
 - Chat format: an original checkpoint is prompted through its conversation template (config `template`, e.g.
   `Hermes-2`, `internlm2-chat`, `phi3-chat`), which is what its `chat()` and its training scripts use; the converted
-  processor gets a chat template that renders that conversation byte for byte (with the source's system message),
-  and the generation config stops on the template's separator token, as `chat()` does.
+  processor gets a chat template that renders that conversation byte for byte (with the source's system message;
+  images where `chat()` puts them, see [`conversation_chat_template`]), and the generation config stops on the
+  template's separator token, as `chat()` does. A native checkpoint keeps its own chat template; both get the stage
+  parts on top, which leave every other message's rendering alone.
 
 Things that cannot be represented natively are refused with an error naming the field: pixel shuffle `ps_version`
 `v1` (a transposed shuffle), InternViT q/k norms with an epsilon other than transformers' fixed 1e-6, Phi-3 `yarn`
@@ -50,9 +57,11 @@ the original context; InternLM2.5's `dynamic` NTK uses the same formula beyond i
 table cached while transformers recomputes it per call.
 
 Tokenizer and processor of an original checkpoint: a tokenizer with a `tokenizer.json` (Qwen2, Phi-3) is loaded as
-it is; InternLM2's (`tokenizer.model` + remote code) is not, so pass `tokenizer=` a fast tokenizer of the same
-vocabulary (for instance the one of an InternLM2-based `-hf` checkpoint); it is checked against the ids the source's
-`tokenizer_config.json` records for its added tokens (`<IMG_CONTEXT>`, `<|im_end|>`, ...). The image processor is
+it is; InternLM2's (`tokenizer.model` + remote code `InternLM2Tokenizer`) is converted into a fast tokenizer that
+gives the same ids, without running the remote code ([`convert_internlm2_tokenizer`], needs `protobuf`: the
+`convert` extra). `tokenizer=` replaces the source's tokenizer with any fast tokenizer of the same vocabulary. Either
+way it is checked against the ids the source's `tokenizer_config.json` records for its added tokens
+(`<IMG_CONTEXT>`, `<|im_end|>`, ...). The image processor is
 `GotOcr2ImageProcessor` at the source's tile size with ImageNet statistics and its `min/max_dynamic_patch`; note
 that `InternVLProcessor` tiles by default and always adds a thumbnail to a multi-tile image, which is what InternVL2
 checkpoints (`dynamic_image_size` and `use_thumbnail` true) expect; a warning says when the source differs.
@@ -82,7 +91,6 @@ from transformers import (
     GenerationConfig,
     GotOcr2ImageProcessor,
     InternVLConfig,
-    InternVLForConditionalGeneration,
     InternVLProcessor,
     InternVLVideoProcessor,
     InternVLVisionConfig,
@@ -90,6 +98,10 @@ from transformers import (
     Phi3Config,
     Qwen2Config,
 )
+
+from .configuration_occ_internvl import OccInternVLConfig
+from .modeling_occ_internvl import OccInternVLForConditionalGeneration
+from .processing_occ_internvl import OccInternVLProcessor, add_stage_prompts
 
 
 __all__ = [
@@ -99,6 +111,7 @@ __all__ = [
     "UnsafeArchiveError",
     "conversation_chat_template",
     "convert_checkpoint",
+    "convert_internlm2_tokenizer",
     "convert_internvl_chat_config",
     "convert_internvl_chat_state_dict",
     "extract_archive",
@@ -161,8 +174,8 @@ class ConvertCheckpointConfig:
         image_token_id (`int`, *optional*):
             Id of the `<IMG_CONTEXT>` token; only needed for an original checkpoint without tokenizer files.
         tokenizer (`str`, *optional*):
-            Folder of a tokenizer to use instead of the source's own, for sources whose tokenizer needs remote code
-            (InternLM2's `tokenizer.model`): any fast tokenizer (`tokenizer.json`) of the same vocabulary.
+            Folder of a fast tokenizer (`tokenizer.json`) of the same vocabulary to use instead of the source's own;
+            not needed for InternLM2's `tokenizer.model`, which is converted.
         overwrite (`bool`, *optional*, defaults to `False`):
             Whether to write into a non-empty `output_dir`.
     """
@@ -684,8 +697,12 @@ def conversation_chat_template(
 
     The original `get_prompt()` (MPT style) writes `system + sep`, then `role + message + sep` per turn, and the bare
     assistant role to prompt a reply. A `system` message in `messages` replaces the default system message, as
-    setting `template.system_message` does. Structured content renders image parts as `image_token + "\\n"` (the
-    processor expands it to `<img><IMG_CONTEXT>...</img>`, as `chat()` expands `<image>`) and text parts verbatim.
+    setting `template.system_message` does. Structured content renders text parts verbatim and image parts as
+    `image_token` (the processor expands it to `<img><IMG_CONTEXT>...</img>`, as `chat()` expands `<image>`): in
+    place when text comes before it, as `chat()` puts an image at the `<image>` marker of its question (the seed's
+    `"What's the object in the hand?\\n<image>"`); followed by `"\\n"` when it leads the message, as `chat()` prepends
+    `"<image>\\n"` to a question without a marker (unless the text after it starts with a newline itself, as in
+    `"<image>\\nIs the object round?"`). So a question split at its markers into parts renders as `chat()` renders it.
 
     Args:
         name (`str`): The config's `template`, e.g. `Hermes-2`, `internlm2-chat`, `phi3-chat`, `internvl2_5`.
@@ -712,9 +729,12 @@ def conversation_chat_template(
         "{%- for message in messages if message['role'] != 'system' -%}"
         "{{- " + literal(user) + " if message['role'] == 'user' else " + literal(assistant) + " -}}"
         "{%- if message['content'] is string -%}{{- message['content'] -}}"
-        "{%- else -%}{%- for part in message['content'] -%}"
-        "{%- if part['type'] == 'image' -%}{{- " + literal(image_token + "\n") + " -}}"
-        "{%- elif part['type'] == 'text' -%}{{- part['text'] -}}{%- endif -%}"
+        "{%- else -%}{%- set seen = namespace(text=false) -%}{%- for part in message['content'] -%}"
+        "{%- if part['type'] == 'image' -%}{{- " + literal(image_token) + " -}}"
+        "{%- set next = loop.nextitem if loop.nextitem is defined else {'type': 'none'} -%}"
+        "{%- if not seen.text and not (next['type'] == 'text' and next['text'].startswith('\\n')) -%}"
+        "{{- '\\n' -}}{%- endif -%}"
+        "{%- elif part['type'] == 'text' -%}{{- part['text'] -}}{%- set seen.text = true -%}{%- endif -%}"
         "{%- endfor -%}{%- endif -%}"
         "{{- " + literal(sep) + " -}}"
         "{%- endfor -%}"
@@ -730,8 +750,8 @@ def convert_checkpoint(
     src: str | os.PathLike,
     output_dir: str | os.PathLike,
     *,
-    config_class: type = InternVLConfig,
-    model_class: type = InternVLForConditionalGeneration,
+    config_class: type = OccInternVLConfig,
+    model_class: type = OccInternVLForConditionalGeneration,
     dtype: str = "auto",
     image_token_id: int | None = None,
     tokenizer: str | os.PathLike | None = None,
@@ -743,10 +763,12 @@ def convert_checkpoint(
     Args:
         src (`str` or `os.PathLike`): Source folder or `.tar.gz` / `.tgz` / `.tar` archive.
         output_dir (`str` or `os.PathLike`): Where to write the converted checkpoint.
-        config_class (`type`, *optional*, defaults to `InternVLConfig`): Config class of the output (a subclass of
-            `InternVLConfig`, e.g. OccInternVL's).
-        model_class (`type`, *optional*, defaults to `InternVLForConditionalGeneration`): Model class of the output;
-            the converted weights are loaded into it strictly and saved with its `save_pretrained`.
+        config_class (`type`, *optional*, defaults to `OccInternVLConfig`): Config class of the output
+            (`InternVLConfig` or a subclass). With `OccInternVLConfig` (or a subclass of it) the processor is an
+            `OccInternVLProcessor` whose chat template also renders the stage prompts; otherwise an
+            `InternVLProcessor`.
+        model_class (`type`, *optional*, defaults to `OccInternVLForConditionalGeneration`): Model class of the
+            output; the converted weights are loaded into it strictly and saved with its `save_pretrained`.
         dtype (`str`, *optional*, defaults to `"auto"`): `auto` (the source's dtype), `float32`, `bfloat16`, `float16`.
         image_token_id (`int`, *optional*): Id of `<IMG_CONTEXT>` when the source has no tokenizer files.
         tokenizer (`str` or `os.PathLike`, *optional*): A fast tokenizer folder to use instead of the source's own.
@@ -818,6 +840,19 @@ def _convert_native(folder: Path, source_config: dict, output_dir: Path, config_
     has_processor = (folder / "processor_config.json").is_file() or (folder / "preprocessor_config.json").is_file()
     if has_processor:
         processor = AutoProcessor.from_pretrained(folder)
+        if issubclass(config_class, OccInternVLConfig) and not isinstance(processor, OccInternVLProcessor):
+            image_processor = processor.image_processor
+            if isinstance(processor, InternVLProcessor):
+                # InternVLProcessor tiles on every call whatever its image processor says; OccInternVLProcessor
+                # follows the image processor, so the setting moves there to keep the source's inputs.
+                image_processor.crop_to_patches = True
+            processor = OccInternVLProcessor(
+                image_processor=image_processor,
+                tokenizer=processor.tokenizer,
+                video_processor=processor.video_processor,
+                image_seq_length=processor.image_seq_length,
+                chat_template=add_stage_prompts(processor.chat_template, config.prompts, processor.image_token),
+            )
         processor.save_pretrained(output_dir)
     return ConversionSummary(
         output_dir=str(output_dir),
@@ -850,8 +885,8 @@ def _convert_original(
     if image_token_id is None:
         if tokenizer is None:
             raise CheckpointConversionError(
-                f"{folder}: no tokenizer that loads without remote code, so the <IMG_CONTEXT> id is unknown; pass "
-                "tokenizer=<fast tokenizer folder> (--tokenizer) or image_token_id (--image_token_id)."
+                f"{folder}: no tokenizer.json, nor a tokenizer.model to convert, so the <IMG_CONTEXT> id is unknown; "
+                "pass tokenizer=<fast tokenizer folder> (--tokenizer) or image_token_id (--image_token_id)."
             )
         image_token_id = tokenizer.context_image_token_id
     if not 0 <= image_token_id < chat_config["llm_config"]["vocab_size"]:
@@ -880,6 +915,10 @@ def _convert_original(
         chat_template = conversation_chat_template(
             template_name, chat_config.get("system_message"), tokenizer.context_image_token
         )
+        processor_class = InternVLProcessor
+        if issubclass(config_class, OccInternVLConfig):
+            processor_class = OccInternVLProcessor
+            chat_template = add_stage_prompts(chat_template, config.prompts, tokenizer.context_image_token)
         tokenizer.chat_template = chat_template
         image_size = chat_config.get("force_image_size") or chat_config["vision_config"]["image_size"]
         if not chat_config.get("use_thumbnail", False) and chat_config.get("dynamic_image_size", False):
@@ -894,7 +933,7 @@ def _convert_original(
                 "processor with crop_to_patches=False to feed one tile per image as the original model did.",
                 stacklevel=3,
             )
-        processor = InternVLProcessor(
+        processor = processor_class(
             image_processor=GotOcr2ImageProcessor(
                 size={"height": image_size, "width": image_size},
                 crop_to_patches=bool(chat_config.get("dynamic_image_size", False)),
@@ -948,9 +987,17 @@ def _check_tokenizer_fits_source(tokenizer, folder: Path, vocab_size: int) -> No
             f"{folder}: the tokenizer does not match the checkpoint's own tokens ({shown}); use a tokenizer of the "
             "same vocabulary."
         )
-    if len(tokenizer) > vocab_size:
+    # InternVLProcessor needs a video token, which InternVL2's vocabularies lack (their videos are frames of images):
+    # declared here, it lies past the embeddings, and a converted InternVL2 checkpoint takes no video input.
+    beyond = sorted(
+        token
+        for token, token_id in tokenizer.get_vocab().items()
+        if token_id >= vocab_size and token != IMAGE_TOKENS["video_token"]
+    )
+    if beyond:
         raise CheckpointConversionError(
-            f"{folder}: the tokenizer has {len(tokenizer)} tokens but the language model only {vocab_size} embeddings."
+            f"{folder}: the tokenizer has {len(tokenizer)} tokens but the language model only {vocab_size} embeddings "
+            f"(beyond them: {beyond[:6]})."
         )
 
 
@@ -959,15 +1006,19 @@ def _load_tokenizer(folder: Path, work: Path):
     files = [path for path in folder.iterdir() if path.is_file() and path.name in _TOKENIZER_FILES]
     if not any(path.name in ("tokenizer.json", "tokenizer_config.json") for path in files):
         return None
-    if not (folder / "tokenizer.json").is_file() and "auto_map" in json.loads(
-        (folder / "tokenizer_config.json").read_text()
-    ):
-        return None  # InternLM2's tokenizer (tokenizer.model + remote code) needs trust_remote_code
     # Loaded from a copy without config.json, which AutoTokenizer would otherwise read as a (foreign) model config.
     copy = work / "tokenizer"
     copy.mkdir()
-    for path in files:
-        shutil.copyfile(path, copy / path.name)
+    if not (folder / "tokenizer.json").is_file() and "auto_map" in json.loads(
+        (folder / "tokenizer_config.json").read_text()
+    ):
+        # InternLM2's tokenizer (tokenizer.model + remote code): converted to a fast one, so no remote code runs.
+        if not (folder / "tokenizer.model").is_file():
+            return None
+        convert_internlm2_tokenizer(folder).save_pretrained(copy)
+    else:
+        for path in files:
+            shutil.copyfile(path, copy / path.name)
     try:
         plain = AutoTokenizer.from_pretrained(copy)
         missing = [
@@ -980,6 +1031,104 @@ def _load_tokenizer(folder: Path, work: Path):
         if isinstance(error, CheckpointConversionError):
             raise
         raise CheckpointConversionError(f"{folder}: the tokenizer does not load ({error}).") from error
+
+
+def convert_internlm2_tokenizer(folder: str | os.PathLike):
+    """
+    Converts InternLM2's sentencepiece tokenizer (`tokenizer.model` + `tokenizer_config.json`, remote code
+    `InternLM2Tokenizer`) into a fast tokenizer that encodes the same ids, without running the remote code.
+
+    The slow tokenizer splits the text at its added tokens and runs `SentencePieceProcessor.encode` on each piece
+    between them (so the model's `add_dummy_prefix`, when set, applies to every piece), then puts `<s>` in front
+    (`add_bos_token`, true by default; `add_eos_token` appends `</s>`). The fast tokenizer is built from the model's
+    proto by transformers' `SpmConverter.build_tokenizer_from_spm_proto` in its `legacy` mode, which follows the same
+    normalizer settings (character map, whitespace, dummy prefix on every piece), BPE merges ranked by piece score,
+    and byte fallback. The added tokens of `tokenizer_config.json` keep their ids: one inside the sentencepiece
+    vocabulary replaces that piece (as the slow tokenizer's `added_tokens_decoder` overrides it), one past it is
+    appended, and the ids must then run on without a gap.
+
+    Needs `protobuf` (to read the model file; `pip install "occ-hf[convert]"`), not `sentencepiece`.
+
+    Args:
+        folder (`str` or `os.PathLike`): The folder with `tokenizer.model` and `tokenizer_config.json`.
+
+    Returns:
+        `PreTrainedTokenizerFast`: The fast tokenizer, with the slow one's `<s>`, `</s>`, `<unk>` and pad tokens.
+    """
+    from tokenizers import AddedToken, processors
+    from transformers import PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import SpmConverter, import_protobuf
+    from transformers.utils import is_protobuf_available
+
+    folder = Path(folder)
+    model_path, config_path = folder / "tokenizer.model", folder / "tokenizer_config.json"
+    if not is_protobuf_available():
+        raise CheckpointConversionError(
+            f"{model_path}: converting InternLM2's sentencepiece tokenizer needs protobuf; pip install "
+            '"occ-hf[convert]" (or pass --tokenizer a fast tokenizer of the same vocabulary).'
+        )
+    tokenizer_config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    proto = import_protobuf().ModelProto()
+    try:
+        proto.ParseFromString(model_path.read_bytes())
+    except Exception as error:  # protobuf's DecodeError is not importable without protobuf
+        raise CheckpointConversionError(f"{model_path}: not a sentencepiece model ({error}).") from error
+    if proto.trainer_spec.model_type != 2:  # sentencepiece's ModelType enum: 1 unigram, 2 BPE
+        raise CheckpointConversionError(
+            f"{model_path}: a sentencepiece model of type {proto.trainer_spec.model_type}, not BPE (2) as "
+            "InternLM2's; pass --tokenizer a fast tokenizer of the same vocabulary."
+        )
+
+    added = {int(token_id): entry for token_id, entry in tokenizer_config.get("added_tokens_decoder", {}).items()}
+    vocab = {piece.piece: token_id for token_id, piece in enumerate(proto.pieces)}
+    for token_id, entry in added.items():
+        if token_id < len(proto.pieces) and entry["content"] != proto.pieces[token_id].piece:
+            del vocab[proto.pieces[token_id].piece]
+            vocab[entry["content"]] = token_id
+    backend = SpmConverter.build_tokenizer_from_spm_proto(proto, vocab, legacy=True)
+    backend.add_special_tokens(
+        [
+            AddedToken(
+                entry["content"],
+                single_word=entry.get("single_word", False),
+                lstrip=entry.get("lstrip", False),
+                rstrip=entry.get("rstrip", False),
+                normalized=entry.get("normalized", False),
+                special=entry.get("special", True),
+            )
+            for _, entry in sorted(added.items())
+        ]
+    )
+    for token_id, entry in sorted(added.items()):
+        if backend.token_to_id(entry["content"]) != token_id:
+            raise CheckpointConversionError(
+                f"{config_path}: added token {entry['content']!r} has id {token_id}, but the ids after the "
+                f"sentencepiece vocabulary ({len(proto.pieces)} pieces) must run on without a gap; pass --tokenizer "
+                "a fast tokenizer of the same vocabulary."
+            )
+
+    def token(name: str, default: str) -> str:
+        value = tokenizer_config.get(name, default)
+        return value["content"] if isinstance(value, dict) else value
+
+    bos, eos = token("bos_token", "<s>"), token("eos_token", "</s>")
+    add_bos, add_eos = tokenizer_config.get("add_bos_token", True), tokenizer_config.get("add_eos_token", False)
+    single = [f"{bos}:0"] * add_bos + ["$A:0"] + [f"{eos}:0"] * add_eos
+    pair = single + ["$B:1"] + [f"{eos}:1"] * add_eos  # the slow tokenizer puts no <s> before the second text
+    backend.post_processor = processors.TemplateProcessing(
+        single=" ".join(single),
+        pair=" ".join(pair),
+        special_tokens=[(bos, backend.token_to_id(bos)), (eos, backend.token_to_id(eos))],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        bos_token=bos,
+        eos_token=eos,
+        unk_token=token("unk_token", "<unk>"),
+        pad_token=token("pad_token", "</s>"),
+        padding_side=tokenizer_config.get("padding_side", "left"),
+        clean_up_tokenization_spaces=tokenizer_config.get("clean_up_tokenization_spaces", False),
+    )
 
 
 _TOKENIZER_FILES = {

@@ -122,7 +122,10 @@ class _BatchedChat:
         if inputs is None:
             self.reused_tokens = 0
             flat_images = [image for row_images in self.images for image in row_images]
-            inputs = self.processor(text=texts, images=flat_images or None, padding=True, return_tensors="pt")
+            # Left padding whatever the tokenizer's default (a converted checkpoint's may pad on the right).
+            inputs = self.processor(
+                text=texts, images=flat_images or None, padding=True, padding_side="left", return_tensors="pt"
+            )
             inputs = dict(inputs.to(self.model.device))
             if "pixel_values" in inputs:
                 inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)

@@ -2,11 +2,11 @@
 
 This file is copied next to every saved checkpoint (`auto_map`), so it imports only transformers.
 
-The chat template (written by `occ-hf init-tiny` and the converter) renders, besides `text` and `image` parts, a
-`stage` part: `{"type": "stage", "stage": "reflect"}` becomes that stage's question in the style given by the
-`prompt_style` template argument (`code` or `paper`); `"index"` picks among the describe questions. A stage
-question places its images itself (its `<image>` markers become the image placeholder), so in a message with a stage
-part the `image` parts only supply the pixels.
+The chat template (written by `occ-hf init-tiny`, and by the converter through [`add_stage_prompts`]) renders, besides
+`text` and `image` parts, a `stage` part: `{"type": "stage", "stage": "reflect"}` becomes that stage's question in the
+style given by the `prompt_style` template argument (`code` or `paper`); `"index"` picks among the describe questions.
+A stage question places its images itself (its `<image>` markers become the image placeholder), so in a message with a
+stage part the `image` parts only supply the pixels.
 
 ```python
 messages = [{"role": "user", "content": [{"type": "stage", "stage": "describe"}, {"type": "image", "image": rgb}]}]
@@ -16,10 +16,66 @@ inputs = processor.apply_chat_template(
 ```
 """
 
+import json
+
 from transformers import InternVLProcessor
 
 
 IMAGE_MARKER = "<image>"
+# The keys of a prompt table (`config.prompts[style]`) that a `stage` part can name.
+STAGE_KEYS = ("describe", "reflect", "reflect_at_inference", "decide", "decide_in_conversation", "joint")
+
+
+def stage_prompt_tables(prompts: dict) -> dict:
+    """The stage questions of each prompt style in `prompts` (a config's `prompts`), as a chat template holds them."""
+    return {name: {key: table[key] for key in STAGE_KEYS} for name, table in prompts.items()}
+
+
+def add_stage_prompts(chat_template: str, prompts: dict, image_token: str) -> str:
+    """
+    `chat_template` with `stage` parts: a prelude rewrites every message that has one, then the template renders.
+
+    In such a message the stage part becomes the question of the `prompt_style` template argument (default `code`)
+    with each `<image>` marker replaced by `image_token`, and its `image` parts are dropped (they only supply pixels),
+    as in `init-tiny`'s template; when only text is left, the content becomes one string, which every chat template
+    renders. Other messages are left as they are (a rewritten message keeps only `role` and `content`), so any chat
+    template (a converted checkpoint's conversation template, a native checkpoint's own) keeps its rendering.
+
+    Args:
+        chat_template (`str`): The Jinja chat template to extend.
+        prompts (`dict`): Prompt style name -> table, as `OccInternVLConfig.prompts`.
+        image_token (`str`): The processor's image placeholder, e.g. `<IMG_CONTEXT>`.
+
+    Returns:
+        `str`: The extended template.
+    """
+    prelude = (
+        "{%- set stage_prompts = " + json.dumps(stage_prompt_tables(prompts)) + " -%}"
+        "{%- set stage_style = stage_prompts[prompt_style if prompt_style is defined else 'code'] -%}"
+        "{%- set staged = namespace(messages=[]) -%}"
+        "{%- for message in messages -%}"
+        "{%- if message['content'] is string "
+        "or not (message['content'] | selectattr('type', 'equalto', 'stage') | list) -%}"
+        "{%- set staged.messages = staged.messages + [message] -%}"
+        "{%- else -%}"
+        "{%- set parts = namespace(items=[]) -%}"
+        "{%- for part in message['content'] if part['type'] != 'image' -%}"
+        "{%- if part['type'] == 'stage' -%}"
+        "{%- set question = stage_style[part['stage']] -%}"
+        "{%- if question is not string -%}"
+        "{%- set question = question[part['index'] if 'index' in part else 0] -%}{%- endif -%}"
+        "{%- set parts.items = parts.items + "
+        "[{'type': 'text', 'text': question | replace('<image>', " + json.dumps(image_token) + ")}] -%}"
+        "{%- else -%}{%- set parts.items = parts.items + [part] -%}{%- endif -%}"
+        "{%- endfor -%}"
+        "{%- set content = parts.items if parts.items | rejectattr('type', 'equalto', 'text') | list "
+        "else parts.items | map(attribute='text') | join('') -%}"
+        "{%- set staged.messages = staged.messages + [{'role': message['role'], 'content': content}] -%}"
+        "{%- endif -%}"
+        "{%- endfor -%}"
+        "{%- set messages = staged.messages -%}"
+    )
+    return prelude + chat_template
 
 
 def question_content(question: str, images: list) -> list[dict]:
@@ -73,4 +129,4 @@ class OccInternVLProcessor(InternVLProcessor):
         return question_content(question, images)
 
 
-__all__ = ["OccInternVLProcessor", "question_content"]
+__all__ = ["OccInternVLProcessor", "add_stage_prompts", "question_content", "stage_prompt_tables"]
