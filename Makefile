@@ -19,7 +19,7 @@ endif
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml Makefile
+$(VENV)/.installed: pyproject.toml setup.py Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(TORCH_PINS)
 	printf '%s\n' $(TORCH_PINS) > $(VENV)/torch-constraints.txt
