@@ -14,16 +14,21 @@ def test_synth_obman_then_summary(tmp_path, capsys):
 
 
 def test_demo_runs_every_step_end_to_end(tmp_path, capsys):
-    main(["demo", "--output_dir", str(tmp_path), "--num_train", "6", "--num_test", "4", "--num_proc", "1"])
+    # Too little to learn anything: the run checks the steps and files; tests/test_demo.py checks the learning.
+    steps = ["--sft1_steps", "2", "--sft2_steps", "2", "--mpo_steps", "2"]
+    main(["demo", "--output_dir", str(tmp_path), "--num_train", "6", "--num_test", "4", "--num_proc", "1", *steps])
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["splits"]["train"]["num_read"] == 6 and summary["splits"]["test"]["num_read"] == 4
-    assert summary["views"]["rendered"] == 4 and summary["views"]["missing"] == {}
-    assert {p.name for p in (tmp_path / "dataset").iterdir()} == {"README.md", "reflection", "preference", "test"}
-    report = json.loads((tmp_path / "eval-before" / "report.json").read_text())
-    # The untrained model is scored over all 4 test images (Decision's denominator is every image).
+    assert summary["views"]["test"]["rendered"] == 4 and summary["views"]["train"]["missing"] == {}
+    # Two SFT steps answer no training image right: one clarity label for all, so no preference pairs and no MPO.
+    assert list(summary["stages"]) == ["before", "sft1", "sft2"] and "mpo" in summary["skipped"]
+    configs = {"description", "decision", "reflection", "test"}
+    assert {p.name for p in (tmp_path / "dataset").iterdir()} == {"README.md", *configs}
+    report = json.loads((tmp_path / "eval-sft2" / "report.json").read_text())
+    # Scored over all 4 test images (Decision's denominator is every image).
     assert report["metrics"]["decision"]["total"] == 4
     printed = capsys.readouterr().out
-    assert "6 of 6 samples read" in printed and "Description" in printed
+    assert "6 of 6 samples read" in printed and "| sft2 |" in printed and "MPO will be skipped" in printed
 
 
 def test_env(capsys):
