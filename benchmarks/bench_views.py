@@ -102,7 +102,10 @@ def main(args: argparse.Namespace) -> dict:
         ("torch, batch 1 (baseline)", {"backend": "torch", "batch_size": 1}),
     ] + [(f"torch, batch {size}", {"backend": "torch", "batch_size": size}) for size in args.batch_size]
     if is_pyrender_available() and not args.skip_pyrender:
-        configurations.append(("pyrender (EGL, 2x oversampled), one view per draw", {"backend": "pyrender"}))
+        configurations.append(("pyrender (EGL, 8x oversampled), one view per draw", {"backend": "pyrender"}))
+        configurations.append(
+            ("pyrender (EGL, 2x oversampled), one view per draw", {"backend": "pyrender", "pyrender_oversample": 2})
+        )
 
     results = {
         "device": torch.cuda.get_device_name(args.device)

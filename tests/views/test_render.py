@@ -91,9 +91,9 @@ def test_backends_agree(synth_meshes):
     torch_views = render_views(meshes, num_orbit_views=1)
     gl_views = render_views(meshes, num_orbit_views=1, backend="pyrender")
     ious = [_iou(a, b) for a, b in zip(torch_views.masks.flatten(0, 1), gl_views.masks.flatten(0, 1), strict=True)]
-    # pyrender multisamples, so a sliver thinner than a pixel (a knife's edge) can fall either side of a pixel
-    # centre: most views agree to 0.995, a thin object's down to ~0.96.
-    assert np.mean(ious) >= 0.99 and min(ious) >= 0.95
+    # pyrender multisamples; drawn 8x larger, its coverage is point-sampled at pixel centres as the torch backend's,
+    # so every view agrees, thin knives seen edge-on included (measured min 0.994; 2x oversampling gave 0.978).
+    assert min(ious) >= 0.99 and np.mean(ious) >= 0.995
     both = torch.isfinite(torch_views.depth) & torch.isfinite(gl_views.depth)
     assert (torch_views.depth[both] - gl_views.depth[both]).abs().median() < 1e-3
     for views in (torch_views, gl_views):
