@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 try:
     import trimesh
 
-    from occ_hf.import_utils import is_pyrender_available
+    from occ_hf.import_utils import is_pyrender_available, is_pytorch3d_available
     from occ_hf.obman import ObManSplit, generate_obman_split
     from occ_hf.views import GroundTruthMesh, ObjectMesh, render_views
 except ImportError as error:
@@ -106,6 +106,8 @@ def main(args: argparse.Namespace) -> dict:
         configurations.append(
             ("pyrender (EGL, 2x oversampled), one view per draw", {"backend": "pyrender", "pyrender_oversample": 2})
         )
+    if is_pytorch3d_available():
+        configurations.append(("pytorch3d, batch 8", {"backend": "pytorch3d", "batch_size": 8}))
 
     results = {
         "device": torch.cuda.get_device_name(args.device)

@@ -35,9 +35,9 @@ def main(script_args, training_args, model_args, dataset_args=None):
     from transformers import AutoProcessor
     from trl import DatasetMixtureConfig, DPOTrainer
 
-    from .loading import check_lora_targets, language_model_lora_config, load_model, load_stage_dataset
+    from .loading import language_model_lora_config, load_model, load_stage_dataset
     from .model_card import CardInputs, with_model_card
-    from .sft import _split
+    from .sft import _split, train_and_save
 
     dataset = load_stage_dataset(script_args, dataset_args or DatasetMixtureConfig())
     model = load_model(model_args, training_args, freeze_vision=script_args.freeze_vision)
@@ -62,16 +62,7 @@ def main(script_args, training_args, model_args, dataset_args=None):
         peft_config=peft_config,
         model_card=CardInputs("mpo", script_args, model_args, dataset_args),
     )
-    if peft_config is not None:
-        check_lora_targets(trainer.model)
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    # With push_to_hub, save_model also writes the model card and uploads the folder (Trainer.push_to_hub).
-    trainer.save_model(training_args.output_dir)
-    if not training_args.push_to_hub:
-        trainer.create_model_card()  # the card waits in output_dir for a later `occ-hf push`
-    where = f" and pushed it to {trainer.hub_model_id}" if training_args.push_to_hub else ""
-    trainer.accelerator.print(f"Saved the mpo model to {training_args.output_dir}{where}.")
-    return trainer
+    return train_and_save(trainer, training_args, "mpo", check_lora=peft_config is not None)
 
 
 def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str | None = None):

@@ -43,7 +43,7 @@ def main(script_args, training_args, model_args, dataset_args=None):
     from transformers import AutoProcessor
     from trl import DatasetMixtureConfig, SFTTrainer
 
-    from .loading import check_lora_targets, language_model_lora_config, load_model, load_stage_dataset
+    from .loading import language_model_lora_config, load_model, load_stage_dataset
     from .model_card import CardInputs, with_model_card
 
     dataset = load_stage_dataset(script_args, dataset_args or DatasetMixtureConfig())
@@ -70,7 +70,15 @@ def main(script_args, training_args, model_args, dataset_args=None):
         peft_config=language_model_lora_config(model_args),
         model_card=CardInputs("sft", script_args, model_args, dataset_args),
     )
-    if model_args.use_peft:
+    return train_and_save(trainer, training_args, "sft", check_lora=model_args.use_peft)
+
+
+def train_and_save(trainer, training_args, stage: str, check_lora: bool = False):
+    """What every stage does with its trainer: checks where LoRA went, trains, saves (pushing with the model card when
+    `push_to_hub`, else writing the card for a later `occ-hf push`); returns the trainer."""
+    from .loading import check_lora_targets
+
+    if check_lora:
         check_lora_targets(trainer.model)
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     # With push_to_hub, save_model also writes the model card and uploads the folder (Trainer.push_to_hub).
@@ -78,7 +86,7 @@ def main(script_args, training_args, model_args, dataset_args=None):
     if not training_args.push_to_hub:
         trainer.create_model_card()  # the card waits in output_dir for a later `occ-hf push`
     where = f" and pushed it to {trainer.hub_model_id}" if training_args.push_to_hub else ""
-    trainer.accelerator.print(f"Saved the sft model to {training_args.output_dir}{where}.")
+    trainer.accelerator.print(f"Saved the {stage} model to {training_args.output_dir}{where}.")
     return trainer
 
 

@@ -27,8 +27,11 @@ Backends (`backend=`), and why `torch` is the default:
   edge-on (a sliver thinner than a pixel falls either side of a pixel centre); depths agree to ~0.2 mm. Its
   shading is pyrender's own (a physically based material, a headlight, gamma), tuned to the torch backend's grey
   levels but not equal to them.
-- pytorch3d, the field's standard, has no wheels for this project's Python and builds from source in ~20 min; it
-  is not installed on the project's machines, so no code path uses it here (one that cannot be tested is not kept).
+- `pytorch3d`: the field's standard rasterizer (`MeshRasterizer`, extra `render`) for coverage, depth and
+  barycentrics, shaded with the torch backend's own Lambert code, so the two differ only in rasterization. It has no
+  wheels for this project's Python and torch and builds from source (~15 min on 2 cores; torch 2.14's headers need
+  `-std=c++20` where pytorch3d's setup.py says c++17); where it is installed its views match the torch backend's
+  (the tests ask for IoU >= 0.99 on every view). CI does not build it, so there its test is skipped.
 
 Measured on the 2-core development machine (shared with other jobs) with `benchmarks/bench_views.py`: 32 generated
 samples x 2 views, 256 x 256, configurations interleaved, best of 5; views/s and ratio to the baseline:
@@ -61,7 +64,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..obman import Camera, ObManSplit, obman_camera
-from ..rendering import rasterize, shade_lambert, vertex_normals
+from ..rendering import Fragments, rasterize, shade_lambert, vertex_normals
 from .naming import orbit_view_name, view_name
 from .reconstruction import GroundTruthMesh, MeshFolder, ObjectMesh, ObjectReconstructor
 
@@ -79,7 +82,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "pyrender")
+BACKENDS = ("torch", "pyrender", "pytorch3d")
 # Grey of the object and share of it lit regardless of the normal: the look of the seed's views.
 VIEW_GREY = 0.6
 VIEW_AMBIENT = 0.25
@@ -202,7 +205,7 @@ def render_views(
     camera: Camera | None = None,
     num_orbit_views: int = 0,
     orbit_elevation: float = 0.0,
-    backend: Literal["torch", "pyrender"] = "torch",
+    backend: Literal["torch", "pyrender", "pytorch3d"] = "torch",
     device: str | torch.device = "cpu",
     batch_size: int = 8,
     pyrender_oversample: int = 8,
@@ -214,8 +217,10 @@ def render_views(
         camera ([`Camera`], *optional*): Defaults to ObMan's (fx = fy = 480, cx = cy = 128, 256 x 256).
         num_orbit_views (`int`, *optional*, defaults to 0): Extra views, see [`orbit_rotations`].
         orbit_elevation (`float`, *optional*, defaults to 0.0): Tilt of the orbit views in degrees.
-        backend (`str`, *optional*, defaults to `"torch"`): `torch` or `pyrender` (see the module docstring).
-        device (`str` or `torch.device`, *optional*, defaults to `"cpu"`): Device of the `torch` backend.
+        backend (`str`, *optional*, defaults to `"torch"`): `torch`, `pyrender` or `pytorch3d` (see the module
+            docstring).
+        device (`str` or `torch.device`, *optional*, defaults to `"cpu"`): Device of the `torch` and `pytorch3d`
+            backends.
         batch_size (`int`, *optional*, defaults to 8): Meshes rasterized in one call (all their views together).
         pyrender_oversample (`int`, *optional*, defaults to 8): Supersampling of the `pyrender` backend: 8 makes its
             silhouettes point-sampled like the torch backend's (IoU >= 0.99 on every view); 2 is 5.7x faster.
@@ -240,6 +245,8 @@ def render_views(
             faces = [mesh.faces for mesh in chunk for _ in range(num_views)]
             if backend == "torch":
                 image, mask, depth = _render_torch(posed, faces, camera, device)
+            elif backend == "pytorch3d":
+                image, mask, depth = _render_pytorch3d(posed, faces, camera, device)
             else:
                 image, mask, depth = draw(posed, faces)
             images.append(image.view(len(chunk), num_views, *image.shape[1:]))
@@ -266,6 +273,49 @@ def _render_torch(vertices: list[np.ndarray], faces: list[np.ndarray], camera: C
     rgb = shade_lambert(fragments, verts, tris, colors, ambient=VIEW_AMBIENT)  # [N, H, W, 3]
     images = (rgb * 255).round_().clamp_(0, 255).to(torch.uint8)
     return images.cpu(), fragments.mask.cpu(), fragments.depth.float().cpu()
+
+
+def _render_pytorch3d(vertices: list[np.ndarray], faces: list[np.ndarray], camera: Camera, device):
+    """pytorch3d's `MeshRasterizer` for coverage, depth and barycentrics, then the torch backend's shading, so the two
+    differ only in rasterization; returns CPU `(uint8 images, masks, depth)`."""
+    try:
+        from pytorch3d.renderer import MeshRasterizer, RasterizationSettings
+        from pytorch3d.structures import Meshes
+        from pytorch3d.utils import cameras_from_opencv_projection
+    except ImportError:
+        raise ImportError(
+            "backend='pytorch3d' needs pytorch3d (extra `render`; it builds from source: "
+            "pip install 'git+https://github.com/facebookresearch/pytorch3d.git'). Use backend='torch'."
+        ) from None
+    verts = [torch.as_tensor(v, dtype=torch.float32, device=device) for v in vertices]
+    tris = [torch.as_tensor(f, dtype=torch.long, device=device) for f in faces]
+    n = len(verts)
+    intrinsics = torch.as_tensor(camera.intrinsics, dtype=torch.float32, device=device)
+    # pytorch3d samples pixel i at screen coordinate i + 0.5, OpenCV (and the torch backend) at i: shift by half.
+    intrinsics = intrinsics + torch.tensor([[0, 0, 0.5], [0, 0, 0.5], [0, 0, 0]], device=device)
+    cameras = cameras_from_opencv_projection(
+        R=torch.eye(3, device=device).expand(n, 3, 3),  # the vertices are in the camera frame already
+        tvec=torch.zeros(n, 3, device=device),
+        camera_matrix=intrinsics.expand(n, 3, 3),
+        image_size=torch.tensor([[camera.height, camera.width]], device=device).expand(n, 2),
+    )
+    settings = RasterizationSettings(
+        image_size=(camera.height, camera.width), blur_radius=0.0, faces_per_pixel=1, bin_size=0
+    )
+    meshes = Meshes(verts=verts, faces=tris)
+    raster = MeshRasterizer(cameras=cameras, raster_settings=settings)(meshes)
+    packed_face = raster.pix_to_face[..., 0]  # [N, H, W], index into the packed faces, -1 where empty
+    first_face = meshes.mesh_to_faces_packed_first_idx().view(n, 1, 1)
+    covered = packed_face >= 0
+    fragments = Fragments(
+        face_index=torch.where(covered, packed_face - first_face, -1),
+        depth=torch.where(covered, raster.zbuf[..., 0], torch.inf),
+        barycentric=torch.where(covered[..., None], raster.bary_coords[..., 0, :], 0.0),
+    )
+    colors = [torch.full((len(f), 3), VIEW_GREY, device=device) for f in tris]
+    rgb = shade_lambert(fragments, verts, tris, colors, ambient=VIEW_AMBIENT)  # [N, H, W, 3]
+    images = (rgb * 255).round_().clamp_(0, 255).to(torch.uint8)
+    return images.cpu(), covered.cpu(), fragments.depth.float().cpu()
 
 
 class _PyrenderBackend:
@@ -360,7 +410,7 @@ def render_split_views(
     out: str | os.PathLike,
     num_orbit_views: int = 0,
     orbit_elevation: float = 0.0,
-    backend: Literal["torch", "pyrender"] = "torch",
+    backend: Literal["torch", "pyrender", "pytorch3d"] = "torch",
     device: str | torch.device = "cpu",
     batch_size: int = 8,
     progress: bool = True,
