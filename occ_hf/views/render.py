@@ -43,6 +43,10 @@ samples x 2 views, 256 x 256, configurations interleaved, best of 5; views/s and
 | torch, 32 samples (64 views) per call          | 134 (0.65x)            | 95 (1.10x)                 |
 | pyrender, EGL on Mesa (CPU), 2x oversampled    | 64 (0.31x)             | 25 (0.29x)                 |
 
+A later run of the same script (idle machine, 205 triangles): torch batch 1 192.8 views/s (baseline), batch 8 162.4
+(0.84x), pyrender 8x oversampled 6.8 (0.04x), 2x 43.8 (0.23x), pytorch3d batch 8 13.8 (0.07x; its CPU rasterizer
+is slow, its strength is CUDA, which this project's GPU machine does not have built).
+
 On a CPU the torch backend is 3-4x faster than pyrender and batches of ~8 samples are best (larger ones are
 memory-bound); under heavy load (other jobs on both cores) unbatched calls suffered most and batching gained
 2-4x. The torch backend is the default because it is the fastest here, runs wherever torch runs (pyrender needs
@@ -300,7 +304,7 @@ def _render_pytorch3d(vertices: list[np.ndarray], faces: list[np.ndarray], camer
         image_size=torch.tensor([[camera.height, camera.width]], device=device).expand(n, 2),
     )
     settings = RasterizationSettings(
-        image_size=(camera.height, camera.width), blur_radius=0.0, faces_per_pixel=1, bin_size=0
+        image_size=(camera.height, camera.width), blur_radius=0.0, faces_per_pixel=1
     )
     meshes = Meshes(verts=verts, faces=tris)
     raster = MeshRasterizer(cameras=cameras, raster_settings=settings)(meshes)
