@@ -303,9 +303,7 @@ def _render_pytorch3d(vertices: list[np.ndarray], faces: list[np.ndarray], camer
         camera_matrix=intrinsics.expand(n, 3, 3),
         image_size=torch.tensor([[camera.height, camera.width]], device=device).expand(n, 2),
     )
-    settings = RasterizationSettings(
-        image_size=(camera.height, camera.width), blur_radius=0.0, faces_per_pixel=1
-    )
+    settings = RasterizationSettings(image_size=(camera.height, camera.width), blur_radius=0.0, faces_per_pixel=1)
     meshes = Meshes(verts=verts, faces=tris)
     raster = MeshRasterizer(cameras=cameras, raster_settings=settings)(meshes)
     packed_face = raster.pix_to_face[..., 0]  # [N, H, W], index into the packed faces, -1 where empty
