@@ -267,16 +267,27 @@ def render_views(
     return RenderedViews(torch.cat(images), torch.cat(masks), torch.cat(depths))
 
 
-def _render_torch(vertices: list[np.ndarray], faces: list[np.ndarray], camera: Camera, device):
-    """One rasterizer call for every view of the chunk; returns CPU `(uint8 images, masks, depth)`."""
+def _mesh_tensors(vertices: list[np.ndarray], faces: list[np.ndarray], device):
+    """The views' meshes as float32 vertex and long face tensors on `device`."""
     verts = [torch.as_tensor(v, dtype=torch.float32, device=device) for v in vertices]
     tris = [torch.as_tensor(f, dtype=torch.long, device=device) for f in faces]
-    intrinsics = torch.as_tensor(camera.intrinsics, dtype=torch.float32, device=device)
-    fragments = rasterize(verts, tris, intrinsics, camera.height, camera.width)
-    colors = [torch.full((len(f), 3), VIEW_GREY, device=device) for f in tris]
+    return verts, tris
+
+
+def _grey_views(fragments: Fragments, verts: list[torch.Tensor], tris: list[torch.Tensor]):
+    """Shades rasterized views grey on black (the seed's look); returns CPU `(uint8 images, masks, depth)`."""
+    colors = [torch.full((len(f), 3), VIEW_GREY, device=f.device) for f in tris]
     rgb = shade_lambert(fragments, verts, tris, colors, ambient=VIEW_AMBIENT)  # [N, H, W, 3]
     images = (rgb * 255).round_().clamp_(0, 255).to(torch.uint8)
     return images.cpu(), fragments.mask.cpu(), fragments.depth.float().cpu()
+
+
+def _render_torch(vertices: list[np.ndarray], faces: list[np.ndarray], camera: Camera, device):
+    """One rasterizer call for every view of the chunk; returns CPU `(uint8 images, masks, depth)`."""
+    verts, tris = _mesh_tensors(vertices, faces, device)
+    intrinsics = torch.as_tensor(camera.intrinsics, dtype=torch.float32, device=device)
+    fragments = rasterize(verts, tris, intrinsics, camera.height, camera.width)
+    return _grey_views(fragments, verts, tris)
 
 
 def _render_pytorch3d(vertices: list[np.ndarray], faces: list[np.ndarray], camera: Camera, device):
@@ -291,8 +302,7 @@ def _render_pytorch3d(vertices: list[np.ndarray], faces: list[np.ndarray], camer
             "backend='pytorch3d' needs pytorch3d (extra `render`; it builds from source: "
             "pip install 'git+https://github.com/facebookresearch/pytorch3d.git'). Use backend='torch'."
         ) from None
-    verts = [torch.as_tensor(v, dtype=torch.float32, device=device) for v in vertices]
-    tris = [torch.as_tensor(f, dtype=torch.long, device=device) for f in faces]
+    verts, tris = _mesh_tensors(vertices, faces, device)
     n = len(verts)
     intrinsics = torch.as_tensor(camera.intrinsics, dtype=torch.float32, device=device)
     # pytorch3d samples pixel i at screen coordinate i + 0.5, OpenCV (and the torch backend) at i: shift by half.
@@ -314,10 +324,7 @@ def _render_pytorch3d(vertices: list[np.ndarray], faces: list[np.ndarray], camer
         depth=torch.where(covered, raster.zbuf[..., 0], torch.inf),
         barycentric=torch.where(covered[..., None], raster.bary_coords[..., 0, :], 0.0),
     )
-    colors = [torch.full((len(f), 3), VIEW_GREY, device=device) for f in tris]
-    rgb = shade_lambert(fragments, verts, tris, colors, ambient=VIEW_AMBIENT)  # [N, H, W, 3]
-    images = (rgb * 255).round_().clamp_(0, 255).to(torch.uint8)
-    return images.cpu(), covered.cpu(), fragments.depth.float().cpu()
+    return _grey_views(fragments, verts, tris)
 
 
 class _PyrenderBackend:
