@@ -177,6 +177,8 @@ def run_demo(config: DemoConfig) -> dict:
                 print(f"MPO will be skipped: no preference pairs ({summary['skipped']['mpo']}).")
         else:
             print("SFT1 was skipped: clarity falls back to the occlusion threshold.")
+        # Every config is rebuilt, not just the two that need the labels: each carries a `clear` column, and the
+        # exported folder (its card lists the configs of one build) must say one thing about clarity.
         dataset_dir = build(configs, predictions)
         clock = lap("dataset-clarity", clock)
 
