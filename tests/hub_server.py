@@ -229,28 +229,28 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         self.query = {key: values[-1] for key, values in parse_qs(url.query).items()}
         self.body = self._read_body()  # read whatever happens next, so that the client always gets our answer
-        status = 500
         try:
             for method, pattern, name in ROUTES:
                 match = re.match(pattern, url.path)
                 if method == self.command and match:
                     args = {key: unquote(value) for key, value in match.groupdict().items() if value is not None}
-                    status = getattr(self, name)(**args)
+                    getattr(self, name)(**args)
                     break
             else:
                 raise HubError(404, f"{self.command} {url.path} is not implemented by the test Hub server")
         except HubError as error:
-            status = self._send(error.status, {"error": error.message}, error.headers)
+            self._send(error.status, {"error": error.message}, error.headers)
         except Exception as error:  # a bug here: answer it, so the client fails with the cause, not a reset
             self._send(500, {"error": f"test Hub server error: {error!r}"}, {"X-Error-Message": repr(error)})
             raise
-        finally:
-            self.hub.requests.append((self.command, url.path, status))
 
     def _send(self, status: int, body: dict | list | bytes = b"", headers: dict | None = None) -> int:
         if not isinstance(body, bytes):
             body = json.dumps(body, default=str).encode()  # default: dates parsed from YAML metadata
             headers = {"Content-Type": "application/json", **(headers or {})}
+        # Recorded before the answer goes out: a client may read the record as soon as it has its answer, before
+        # this thread would get to run again.
+        self.hub.requests.append((self.command, urlsplit(self.path).path, status))
         self.send_response(status)
         for key, value in (headers or {}).items():
             self.send_header(key, str(value))
@@ -513,7 +513,7 @@ class HubServer:
         self.repos: dict[tuple[str, str], Repo] = {}
         self.lfs_objects: dict[str, bytes] = {}  # sha256 -> content
         self.pending_lfs: dict[str, int] = {}  # sha256 -> size, announced to the batch endpoint, not yet uploaded
-        self.requests: list[tuple[str, str, int]] = []  # (method, path, status), in order of completion
+        self.requests: list[tuple[str, str, int]] = []  # (method, path, status), in the order answered
         self.lock = threading.RLock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), HubRequestHandler)
         self._httpd.daemon_threads = True
