@@ -143,9 +143,9 @@ def check_lora_targets(model) -> list[str]:
     outside = [name for name in adapted if ".language_model." not in name]
     if outside:
         raise ValueError(
-            f"LoRA reaches past the language model: {outside[:4]}{' ...' if len(outside) > 4 else ''}. Drop "
-            "`lora_target_modules` from the recipe (the default is a regex on language_model) or give a regex that "
-            "matches language_model modules only."
+            f"LoRA reaches past the language model: {outside[:4]}{' ...' if len(outside) > 4 else ''}. Give "
+            "`lora_target_modules` as a regex that matches language_model modules only, as the recipes do (or "
+            "drop it: the default is that regex)."
         )
     if not adapted:
         raise ValueError("LoRA matched no module: check `lora_target_modules` against the model's module names.")

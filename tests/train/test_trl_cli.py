@@ -20,6 +20,8 @@ from transformers import AutoModelForImageTextToText
 from trl.scripts import dpo as trl_dpo
 from trl.scripts import sft as trl_sft
 
+from occ_hf.train.script_arguments import LANGUAGE_MODEL_LORA_TARGETS
+
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "recipes"
@@ -35,8 +37,10 @@ def test_every_recipe_holds_only_keys_that_trls_own_scripts_know(recipe):
     # `trl` hands keys its parser does not know to `accelerate launch`, which stops on them.
     trl_script = trl_dpo if recipe.stem == "mpo" else trl_sft
     parser = trl_script.make_parser()
-    _, training_args, _, dataset_args = parser.parse_args_and_config(["--config", str(recipe), "--use_cpu"])
+    _, training_args, model_args, dataset_args = parser.parse_args_and_config(["--config", str(recipe), "--use_cpu"])
     assert training_args.model_init_kwargs == {"freeze_vision": True}
+    # With `--use_peft`, TRL's own scripts hand this on to PEFT as one regex (a one-element list becomes the string).
+    assert model_args.lora_target_modules == LANGUAGE_MODEL_LORA_TARGETS
     assert [dataset.path for dataset in dataset_args.datasets] == ["occ-obman-cot"]
 
 
@@ -108,3 +112,30 @@ def test_trl_sft_script_trains_the_vision_tower_when_the_recipe_unfreezes_it(in_
         )
     )
     assert any(name.startswith(VISION) for name in _changed(tiny_dir, in_recipe_workdir / "runs" / "trl-unfrozen"))
+
+
+def test_trl_sft_script_puts_lora_on_the_language_model_only(in_recipe_workdir, tiny_dir):
+    # TRL's own `sft.py` main with `--use_peft`: PEFT gets the recipe's regex (without it PEFT knows no targets for
+    # occ_internvl and stops), so the adapter holds the language model's projections and nothing of the vision tower.
+    from safetensors import safe_open
+
+    flags = ["--use_peft", "--max_steps", "1", "--output_dir", "runs/trl-lora"]
+    trl_sft.main(
+        *trl_sft.make_parser().parse_args_and_config(
+            ["--config", str(RECIPES / "tiny" / "sft_reflection.yaml")] + flags
+        )
+    )
+    with safe_open(in_recipe_workdir / "runs" / "trl-lora" / "adapter_model.safetensors", "pt") as adapter:
+        names = list(adapter.keys())
+    layers = {name.split(".lora_")[0].removeprefix("base_model.model.") for name in names}
+    assert layers and all(name.startswith("model.language_model.layers.") for name in layers), sorted(layers)
+    # Attention and MLP projections of every layer of the tiny LLM.
+    assert {name.rsplit(".", 1)[-1] for name in layers} == {
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    }
