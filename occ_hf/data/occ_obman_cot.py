@@ -33,15 +33,14 @@ Generation streams sample by sample and shards the id list, so `num_proc` splits
 same inputs give the same rows and the same fingerprint.
 """
 
-import io
 import logging
+import os
 import random
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
-from PIL import Image, UnidentifiedImageError
 
 from occ_hf import CITATION
 from occ_hf.cot import (
@@ -220,6 +219,7 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
             if self.config.views_url is not None and self.config.name in ("test", "decision"):
                 from occ_hf.views import download_views
 
+                # Streaming: URLs, each read (with the manager's authentication) when its row is.
                 downloaded = download_views(
                     dl_manager, ids, self.config.views_url, split=folder, template=self.config.view_name
                 )
@@ -232,6 +232,7 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
                         "shards": shards,
                         "clarity": clarity,
                         "downloaded_views": downloaded,
+                        "download_config": dl_manager.download_config if dl_manager.is_streaming else None,
                     },
                 )
             )
@@ -290,15 +291,24 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
         )
         return [i for i in ids if i in kept]
 
-    def _view_path(self, sample_id, split, views_dir, downloaded_views) -> tuple[Path | None, str]:
-        """The local file of a sample's view, or `None` and why it is missing."""
+    def _read_view(self, sample_id, split, views_dir, downloaded_views, download_config) -> tuple[dict | None, str]:
+        """The view of a sample as an image feature value, or `None` and why it is missing (absent or unreadable)."""
+        from occ_hf.views import ViewImageError, read_view_image
+
         if downloaded_views is not None:
-            paths, missing = downloaded_views
-            if sample_id in paths:
-                return Path(paths[sample_id]), ""
-            return None, missing.get(sample_id, "not downloaded")
-        path = views_dir / self.config.view_name.format(id=sample_id, split=split)
-        return (path, "") if path.is_file() else (None, f"{path} not found")
+            locations, missing = downloaded_views
+            location = locations.get(sample_id)
+            if location is None:
+                return None, missing.get(sample_id, "not downloaded")
+        else:
+            location = views_dir / self.config.view_name.format(id=sample_id, split=split)
+        try:
+            data = read_view_image(location, download_config)
+        except FileNotFoundError:
+            return None, f"not found: {location}"
+        except ViewImageError as error:
+            return None, str(error)
+        return {"path": os.path.basename(location), "bytes": data}, ""
 
     def _generate_examples(
         self,
@@ -307,6 +317,7 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
         shards: list[list[str]],
         clarity: ClarityLabeler,
         downloaded_views: tuple[dict[str, str], dict[str, str]] | None = None,
+        download_config: datasets.DownloadConfig | None = None,
     ):
         config = self.config
         style = get_prompt_style(config.prompt_style)
@@ -335,21 +346,21 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
                         raise
                     skipped["bad file"] += 1
                     continue
-                view = None
+                view, missing_reason = None, ""
                 if has_views:
-                    view_path, missing_reason = self._view_path(sample.sample_id, split, views_dir, downloaded_views)
-                    if view_path is not None:
-                        view = _image_file(view_path)
-                    elif config.on_missing_view == "error":
+                    view, missing_reason = self._read_view(
+                        sample.sample_id, split, views_dir, downloaded_views, download_config
+                    )
+                if missing_reason:
+                    if config.on_missing_view == "error":
                         raise FileNotFoundError(
                             f"3D view of sample {sample.sample_id}: {missing_reason}; render or fetch it "
                             "(occ-hf views), or pass on_missing_view='skip'."
                         )
-                    elif config.on_missing_view == "skip":
+                    if config.on_missing_view == "skip":
                         skipped["missing view"] += 1
                         continue
-                    else:
-                        skipped["missing view (kept, view=None)"] += 1
+                    skipped["missing view (kept, view=None)"] += 1
                 clear = clarity.is_clear(sample.sample_id, sample.class_name, occlusion)
                 metadata = {
                     "id": sample.sample_id,
@@ -381,12 +392,13 @@ def _row(config_name: str, style, class_name: str, clear: bool, image: dict, vie
 
 def _image_file(path: Path) -> dict:
     """Reads an image file and decodes it fully once, so a corrupt or truncated file fails here, named."""
+    from occ_hf.views import ViewImageError, check_image_bytes
+
     data = path.read_bytes()
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        check_image_bytes(data, path)
+    except ViewImageError as error:
         raise ObManFormatError(
-            f"{path}: corrupt or truncated image ({error}); re-download or re-render it."
+            f"{path}: corrupt or truncated image ({error.__cause__}); re-download or re-render it."
         ) from error
     return {"path": path.name, "bytes": data}

@@ -31,7 +31,7 @@ from .render import (
     render_views,
     save_views,
 )
-from .verify import ViewImageError, verify_view_image
+from .verify import ViewImageError, check_image_bytes, read_view_image, verify_view_image
 
 
 __all__ = [
@@ -48,12 +48,14 @@ __all__ = [
     "SEED_VIEWS_URL",
     "VIEW_NAME_TEMPLATE",
     "ViewImageError",
+    "check_image_bytes",
     "download_views",
     "fetch_views",
     "find_views",
     "load_mesh",
     "orbit_rotations",
     "orbit_view_name",
+    "read_view_image",
     "render_split_views",
     "render_views",
     "resolve_views",

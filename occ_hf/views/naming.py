@@ -151,16 +151,23 @@ def download_views(
     `dl_manager.download` of a whole dict fails on the first missing file; a missing view is an expected event here
     (the Decision metric counts it as wrong), so each id is fetched on its own and failures are collected.
 
+    A streaming download manager (`load_dataset(..., streaming=True)`) downloads nothing: every id keeps its URL,
+    and the reader checks each view when its row is read ([`read_view_image`]), with the same reasons for a missing
+    one.
+
     Args:
-        dl_manager (`datasets.DownloadManager`): The builder's download manager.
+        dl_manager (`datasets.DownloadManager` or `datasets.StreamingDownloadManager`): The builder's download manager.
         ids (`Sequence[str | int]`), source, split, template: As in [`resolve_views`].
 
     Returns:
-        `(paths, missing)`: id -> local cached path of each readable view, and id -> reason for each view that is
-        not there (`not found: <url>`) or not a readable image.
+        `(locations, missing)`: id -> local cached path of each readable view (the URL itself when streaming), and
+        id -> reason for each view that is not there (`not found: <url>`) or not a readable image.
     """
+    locations = resolve_views(ids, source, split, template)
+    if getattr(dl_manager, "is_streaming", False):
+        return locations, {}
     paths, missing = {}, {}
-    for sample_id, location in resolve_views(ids, source, split, template).items():
+    for sample_id, location in locations.items():
         try:
             path = dl_manager.download(location)
         except FileNotFoundError:

@@ -16,8 +16,8 @@ from occ_hf.views import GroundTruthMesh
 class ViewServer:
     """State of the test server: files it serves, requests it saw, and failures to inject.
 
-    It implements `GET` of whole files and of `Range: bytes=<start>-` suffixes (206 with `Content-Range`), and
-    404 for anything else; not multi-range requests, conditional requests or `HEAD`.
+    It implements `GET` and `HEAD` of whole files and `GET` of one `Range: bytes=<start>-[<end>]` (206 with
+    `Content-Range`, as S3 answers), and 404 for anything else; not multi-range or conditional requests.
     """
 
     url: str = ""
@@ -38,6 +38,16 @@ def _handler(server: ViewServer):
         def log_message(self, *args):  # keep test output clean
             pass
 
+        def do_HEAD(self):
+            body = server.files.get(self.path.lstrip("/"))
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Accept-Ranges", "bytes")
+            self.end_headers()
+
         def do_GET(self):
             byte_range = self.headers.get("Range")
             server.requests.append((self.path, byte_range))
@@ -45,17 +55,18 @@ def _handler(server: ViewServer):
             if body is None:
                 self.send_error(404)
                 return
-            start = 0
+            start, end = 0, len(body) - 1
             if byte_range and not server.ignore_range:
-                start = int(byte_range.removeprefix("bytes=").rstrip("-"))
+                first, _, last = byte_range.removeprefix("bytes=").partition("-")
+                start, end = int(first), min(int(last) if last else end, end)
                 if start >= len(body):
                     self.send_error(416)
                     return
                 self.send_response(206)
-                self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                self.send_header("Content-Range", f"bytes {start}-{end}/{len(body)}")
             else:
                 self.send_response(200)
-            self.send_header("Content-Length", str(len(body) - start))
+            self.send_header("Content-Length", str(end + 1 - start))
             self.send_header("Content-Type", "image/png")
             self.end_headers()
             if self.path.lstrip("/") in server.cut_once and not byte_range:
@@ -64,7 +75,7 @@ def _handler(server: ViewServer):
                 self.wfile.flush()
                 self.close_connection = True
                 return
-            self.wfile.write(body[start:])
+            self.wfile.write(body[start : end + 1])
 
     return Handler
 
