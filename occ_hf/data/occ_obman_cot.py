@@ -109,7 +109,8 @@ class OccObManCotConfig(datasets.BuilderConfig):
         views_url (`str`, *optional*):
             Or a URL prefix or template of the views (`{id}`, `{split}`, `{name}`; the seed's test views are under
             `occ_hf.views.SEED_VIEWS_URL`): fetched through the download manager, so they are cached like any
-            download; a view that is not there or not an image is a missing view, reported by id.
+            download (with `streaming=True`, each is read when its row is); a view that is not there or not an
+            image is a missing view, reported by id.
         view_name (`str`, *optional*, defaults to `"{id}_0_obman_{split}_rgb_{id}.jpg.png"`):
             File name of a view; `{id}` and `{split}` are filled in.
         on_missing_view (`str`, *optional*):

@@ -103,7 +103,9 @@ def test_test_and_decision_configs_with_views(obman_root, views_dir, hf_cache):
         assert (row["view"] is None) == (row["id"] in MISSING_VIEWS)
     decision = _load("decision", obman_root, hf_cache, split="test", views_dir=str(views_dir), on_missing_view="skip")
     assert sorted(decision["id"]) == sorted(set(test["id"]) - MISSING_VIEWS)
-    missing = r"3D view of sample 00000002: not found: .*00000002_0_obman_(train|test)_rgb_00000002\.jpg\.png; .*'skip'"
+    missing = (
+        r"3D view of sample 00000002: not found: .*00000002_0_obman_(train|test)_rgb_00000002\.jpg\.png; .*'skip'"
+    )
     with _raises_while_generating(FileNotFoundError, missing):
         _load("decision", obman_root, hf_cache + "2", split="test", views_dir=str(views_dir))
     with _raises_while_generating(ValueError, "views_dir or views_url"):
