@@ -202,6 +202,9 @@ def _env(args) -> None:
         "pytorch3d (extra render)": is_pytorch3d_available(),
         "pyrender (extra gl)": is_pyrender_available(),
         "flash-attn (extra flash)": is_flash_attn_available(),
+        # Converting InternLM2 checkpoints reads their sentencepiece tokenizer.model with protobuf.
+        "protobuf (extra convert)": package_version("protobuf"),
+        "sentencepiece": package_version("sentencepiece"),
     }
     for key, value in report.items():
         print(f"- {key}: {value}")

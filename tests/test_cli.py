@@ -1,6 +1,7 @@
 import json
 
 from occ_hf.cli import main
+from occ_hf.import_utils import package_version
 
 
 def test_synth_obman_then_summary(tmp_path, capsys):
@@ -35,6 +36,7 @@ def test_env(capsys):
     main(["env"])
     printed = capsys.readouterr().out
     assert "- transformers: 5." in printed and "pytorch3d (extra render)" in printed
+    assert f"- protobuf (extra convert): {package_version('protobuf')}" in printed
 
 
 def test_top_level_help_imports_no_heavy_library():
