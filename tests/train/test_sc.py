@@ -292,3 +292,16 @@ def test_sc_lora_leaves_the_vision_tower_untouched(in_recipe_workdir):
             base = name.removeprefix("base_model.model.").replace(".base_layer.", ".")
             assert torch.equal(p.detach(), before[base]), f"{name} changed under LoRA"
     assert (in_recipe_workdir / "runs" / "sc-lora" / "adapter_model.safetensors").is_file()
+
+
+def test_sc_evaluates_both_attempts_on_a_held_out_split(in_recipe_workdir):
+    # `eval_strategy` runs the same two-attempt rollout on the test split (here 1/4 of the rows, held out by TRL's
+    # `test_split_size`) and logs the self-correction figures under `eval_`.
+    flags = ["--max_steps", "1", "--test_split_size", "0.25", "--eval_strategy", "steps", "--eval_steps", "1"]
+    trainer = _run(*flags, "--per_device_eval_batch_size", "4", "--output_dir", "runs/sc-eval")
+    (evaluation,) = [entry for entry in trainer.state.log_history if "eval_loss" in entry]
+    for key in ("accuracy_attempt_1", "accuracy_attempt_2", "fixed", "broken"):
+        assert 0.0 <= evaluation[f"eval_self_correction/{key}"] <= 1.0
+    assert 0.1 <= evaluation["eval_rewards/first_attempt_reward/mean"] <= 1.0
+    assert 0.1 <= evaluation["eval_rewards/second_attempt_reward/mean"] <= 1.0
+    assert len(trainer.eval_dataset) > 0 and len(trainer.train_dataset) > len(trainer.eval_dataset)
