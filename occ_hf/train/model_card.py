@@ -129,6 +129,7 @@ class ModelCardInfo:
         repo_id (`str`, *optional*): The Hub repository it was pushed to; `None` until pushed.
         base_model (`str`, *optional*): Hub id of the starting checkpoint (the card's `base_model`).
         base_model_path (`str`, *optional*): `model_name_or_path` as the recipe gave it.
+        license (`str`, *optional*): The card's license id: `card_license`, else the starting checkpoint's.
         datasets (`list[dict]`): `path`, `name` (config), `split`, `data_dir` of each training dataset.
         peft (`dict`, *optional*): `r`, `alpha`, `target_modules` when LoRA adapters were trained.
         freeze_vision (`bool`, *optional*): Whether the vision tower stayed frozen.
@@ -151,6 +152,7 @@ class ModelCardInfo:
     repo_id: str | None = None
     base_model: str | None = None
     base_model_path: str | None = None
+    license: str | None = None
     datasets: list[dict] = field(default_factory=list)
     peft: dict | None = None
     freeze_vision: bool | None = None
@@ -190,6 +192,7 @@ class ModelCardInfo:
             repo_id=repo_id,
             base_model=_hub_base_model(model_name_or_path, getattr(script_args, "card_base_model", None)),
             base_model_path=model_name_or_path,
+            license=getattr(script_args, "card_license", None) or _base_license(model_name_or_path),
             datasets=_datasets(script_args, inputs.dataset_args),
             peft=peft,
             freeze_vision=getattr(script_args, "freeze_vision", None),
@@ -351,6 +354,7 @@ def render_model_card(info: ModelCardInfo):
     card_data = ModelCardData(
         model_name=info.model_name,
         base_model=info.base_model,
+        license=info.license,
         datasets=hub_datasets or None,
         library_name="peft" if info.peft else "transformers",
         pipeline_tag="image-text-to-text",
@@ -468,14 +472,36 @@ def _hub_base_model(model_name_or_path: str | None, explicit: str | None) -> str
         return None
     local = Path(model_name_or_path)
     if local.is_dir():
-        record = local / CARD_INFO_NAME
-        if record.is_file():
-            try:
-                return json.loads(record.read_text(encoding="utf-8")).get("repo_id")
-            except json.JSONDecodeError:
-                return None
-        return None
+        return _card_record(local).get("repo_id")
     return model_name_or_path
+
+
+def _card_record(folder: Path) -> dict:
+    """The occ-hf card record of a local checkpoint (`occ_hf_card.json`), or `{}` when it has none or it is
+    unreadable: then the card just says less."""
+    try:
+        return json.loads((folder / CARD_INFO_NAME).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def _base_license(model_name_or_path: str | None) -> str | None:
+    """The license a local starting checkpoint declares: its occ-hf card record's, else its `README.md` card's (a
+    Hub snapshot's). Hub ids are not looked up: training must not depend on reaching the Hub for a card."""
+    if not model_name_or_path or not Path(model_name_or_path).is_dir():
+        return None
+    local = Path(model_name_or_path)
+    if (local / CARD_INFO_NAME).is_file():
+        return _card_record(local).get("license")
+    readme = local / "README.md"
+    if readme.is_file():
+        from huggingface_hub import ModelCard
+
+        try:
+            return ModelCard.load(readme).data.license
+        except (ValueError, OSError):
+            return None  # a README without a readable card header: no license to inherit
+    return None
 
 
 def _is_local(path: str) -> bool:

@@ -56,6 +56,9 @@ class OccScriptArguments(ScriptArguments):
         card_eval_report (`str`, *optional*):
             An `occ-hf eval` report.json whose Description / Reflection / Decision go on the model card (by default
             `output_dir/eval/report.json` when it exists).
+        card_license (`str`, *optional*):
+            The model card's `license` (a Hub license id such as `mit`). By default the starting checkpoint's, when
+            it is a local folder whose model card (`README.md`, or occ-hf's card record) names one; else none.
     """
 
     dataset_data_dir: str | None = field(
@@ -70,4 +73,7 @@ class OccScriptArguments(ScriptArguments):
     )
     card_eval_report: str | None = field(
         default=None, metadata={"help": "occ-hf eval report.json for the model card (default: output_dir/eval/)."}
+    )
+    card_license: str | None = field(
+        default=None, metadata={"help": "The model card's license (default: the starting checkpoint's, if known)."}
     )

@@ -21,7 +21,7 @@ from occ_hf.cards import CARD_TEMPLATES, read_card_template
 from occ_hf.eval import ImagePrediction, PredictionSet, Reference, score_predictions, write_report
 from occ_hf.obman import OCC_CLASSES
 from occ_hf.train import OccSFTConfig
-from occ_hf.train.model_card import ModelCardInfo, render_model_card, training_hyperparameters
+from occ_hf.train.model_card import ModelCardInfo, _base_license, render_model_card, training_hyperparameters
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -141,10 +141,12 @@ def _eval_report(model_dir: Path) -> dict:
 
 def test_occ_hf_push_publishes_a_trained_folder_with_its_evaluation(hub_workdir, hub_server, capsys):
     out = hub_workdir / "runs" / "later"
-    cli.main(["train", "sft", "--config", str(RECIPES / "tiny" / "sft_reflection.yaml"), "--max_steps", "2"])
+    recipe = str(RECIPES / "tiny" / "sft_reflection.yaml")
+    cli.main(["train", "sft", "--config", recipe, "--max_steps", "2", "--card_license", "mit"])
     shutil.copytree(hub_workdir / "runs" / "tiny-sft-reflection", out)
     local_card = ModelCard.load(out / "README.md")
     assert local_card.data.base_model is None  # trained from a local folder: no Hub id to name
+    assert local_card.data.license == "mit"
     assert "- **Base model:** a local checkpoint (trained from `runs/tiny`)" in local_card.text
     report = _eval_report(out)
     (out / "checkpoint-1").mkdir()
@@ -157,6 +159,7 @@ def test_occ_hf_push_publishes_a_trained_folder_with_its_evaluation(hub_workdir,
     assert not any(path.startswith("checkpoint-") for path in pushed)
     card = ModelCard.load("occ-tester/later")
     assert card.data.model_name == "later" and card.data.datasets == ["occ-obman-cot"]
+    assert card.data.license == "mit"
     metrics = {result.metric_name: result.metric_value for result in card.data.eval_results}
     assert metrics == {title: report["metrics"][title.lower()]["accuracy"] for title in metrics}
     assert set(metrics) == {"Description", "Reflection", "Decision"}
@@ -169,7 +172,21 @@ def test_occ_hf_push_publishes_a_trained_folder_with_its_evaluation(hub_workdir,
         ["train", "mpo", "--config", str(RECIPES / "tiny" / "mpo.yaml"), "--max_steps", "1"]
         + ["--model_name_or_path", str(out), "--output_dir", "runs/next"]
     )
-    assert ModelCard.load(hub_workdir / "runs" / "next" / "README.md").data.base_model == "occ-tester/later"
+    next_card = ModelCard.load(hub_workdir / "runs" / "next" / "README.md")
+    assert next_card.data.base_model == "occ-tester/later"
+    assert next_card.data.license == "mit"  # inherited from the starting checkpoint's card record
+
+
+def test_the_card_license_comes_from_the_starting_checkpoints_card(tmp_path):
+    # A Hub snapshot (or a converted checkpoint given a card) declares its license in README.md's header; a card
+    # without a header, a Hub id and a missing folder declare none, and the card then has no license.
+    snapshot, plain = tmp_path / "snapshot", tmp_path / "plain"
+    snapshot.mkdir(), plain.mkdir()
+    (snapshot / "README.md").write_text("---\nlicense: apache-2.0\nlibrary_name: transformers\n---\n# A model\n")
+    (plain / "README.md").write_text("# A model without a card header\n")
+    assert _base_license(str(snapshot)) == "apache-2.0"
+    assert _base_license(str(plain)) is None
+    assert _base_license("OpenGVLab/InternVL2-1B") is None and _base_license(None) is None
 
 
 def test_push_refuses_a_folder_that_is_not_a_trained_model(hub_workdir, tiny_dir, tmp_path):
