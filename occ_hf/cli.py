@@ -22,17 +22,22 @@ occ-hf env                                    # versions and optional extras, fo
 
 Each subcommand is parsed from its config dataclass (`HfArgumentParser`, so `--ids_from` and `--ids-from` both
 work); heavy imports happen inside the subcommand so that `--help` stays fast.
+
+`occ-hf` ([`run`]) reports a bad input (a missing file, a corrupt image or pickle, a wrong option: the errors whose
+messages name the file and the fix) in one line on stderr and exits with status 1; `OCC_HF_TRACEBACK=1` shows the
+traceback too. Anything else (a bug) keeps its traceback. [`main`] raises, for use from Python.
 """
 
 import argparse
 import importlib
 import json
+import os
 import platform
 import sys
 from dataclasses import MISSING, Field, dataclass, field, fields, make_dataclass
 
 
-__all__ = ["ObManSummaryConfig", "main"]
+__all__ = ["ObManSummaryConfig", "main", "run"]
 
 
 @dataclass
@@ -313,9 +318,49 @@ def _option_fields(config_class) -> tuple[list[Field], type]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Parses `argv` (default: `sys.argv[1:]`) and runs the subcommand; errors propagate."""
     args = make_parser(argv).parse_args(argv)
     args.handler(args)
 
 
+# What a user's input can cause, each raised with a message that names the file or option and the fix: every occ-hf
+# error is a ValueError (ObManFormatError, CheckpointConversionError, ViewImageError, ...), a missing or unreadable
+# file an OSError, a missing extra an ImportError.
+_INPUT_ERRORS = (ValueError, OSError, ImportError)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """
+    The `occ-hf` console command: [`main`], with bad input reported in one line instead of a traceback.
+
+    Returns:
+        `int`: the exit status: 0, or 1 after a bad-input error (printed to stderr as `occ-hf: error: ...`).
+    """
+    try:
+        main(argv)
+    except Exception as error:
+        cause = _input_error(error)
+        if cause is None or os.environ.get("OCC_HF_TRACEBACK", "0") not in ("", "0"):
+            raise
+        print(f"occ-hf: error: {type(cause).__name__}: {cause}", file=sys.stderr)
+        print("(OCC_HF_TRACEBACK=1 shows where it was raised.)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _input_error(error: BaseException) -> BaseException | None:
+    """The bad-input error behind `error`, or `None` for anything else. `datasets` wraps what a builder raises in a
+    DatasetGenerationError, so its cause is what the user needs to read."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, _INPUT_ERRORS):
+            return error
+        if type(error).__name__ != "DatasetGenerationError":
+            return None
+        error = error.__cause__
+    return None
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

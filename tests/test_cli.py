@@ -1,7 +1,10 @@
 import json
 
-from occ_hf.cli import main
+import pytest
+
+from occ_hf.cli import main, run
 from occ_hf.import_utils import package_version
+from occ_hf.obman import generate_obman_split
 
 
 def test_synth_obman_then_summary(tmp_path, capsys):
@@ -51,3 +54,38 @@ def test_top_level_help_imports_no_heavy_library():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "[]"
     assert "build-dataset" in result.stdout and "convert-checkpoint" in result.stdout
+
+
+def test_the_command_reports_bad_input_in_one_line(tmp_path, capsys):
+    assert run(["push", str(tmp_path / "none"), "org/x"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"occ-hf: error: FileNotFoundError: {tmp_path / 'none'}: no such folder")
+    assert "Traceback" not in err and len(err.splitlines()) == 2
+
+
+def test_the_command_reports_the_builders_error_not_datasets_wrapper(tmp_path, capsys):
+    # datasets wraps what the builder raises in DatasetGenerationError; the user reads the builder's own message.
+    root = tmp_path / "obman"
+    generate_obman_split(root, n=2, seed=0, split="test", progress=False)
+    (tmp_path / "views").mkdir()
+    argv = ["build-dataset", "--obman-root", str(root), "--config", "decision", "--views-dir", str(tmp_path / "views")]
+    assert run([*argv, "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "occ-hf: error: FileNotFoundError: 3D view of sample 00000000: not found: " in err
+    assert "or pass on_missing_view='skip'" in err
+
+
+def test_the_command_keeps_the_traceback_of_a_bug_or_when_asked(tmp_path, monkeypatch):
+    import occ_hf.push
+
+    with monkeypatch.context() as patch:
+        patch.setenv("OCC_HF_TRACEBACK", "1")
+        with pytest.raises(FileNotFoundError, match="no such folder"):
+            run(["push", str(tmp_path / "none"), "org/x"])
+
+    def broken(*args, **kwargs):
+        raise AttributeError("a bug, not bad input")
+
+    monkeypatch.setattr(occ_hf.push, "push_model", broken)
+    with pytest.raises(AttributeError, match="a bug"):
+        run(["push", str(tmp_path), "org/x"])

@@ -324,6 +324,11 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
         style = get_prompt_style(config.prompt_style)
         # Only the configs that show the 3D view look it up; the others ignore views_dir.
         views_dir = Path(config.views_dir) if config.views_dir and config.name in ("test", "decision") else None
+        if views_dir is not None and not views_dir.is_dir():
+            raise FileNotFoundError(
+                f"{views_dir}: views folder not found; render or fetch the views there (occ-hf views render|fetch) "
+                "or pass the folder that holds them."
+            )
         has_views = views_dir is not None or downloaded_views is not None
         if config.name == "decision" and not has_views:
             raise ValueError("The decision config asks the class question on 3D views: pass views_dir or views_url.")

@@ -110,6 +110,8 @@ def test_test_and_decision_configs_with_views(obman_root, views_dir, hf_cache):
         _load("decision", obman_root, hf_cache + "2", split="test", views_dir=str(views_dir))
     with _raises_while_generating(ValueError, "views_dir or views_url"):
         _load("decision", obman_root, hf_cache + "3", split="test")
+    with _raises_while_generating(FileNotFoundError, r"nowhere: views folder not found; render or fetch"):
+        _load("test", obman_root, hf_cache + "4", split="test", views_dir=str(views_dir.parent / "nowhere"))
 
 
 def test_streaming_gives_the_same_rows(obman_root, hf_cache):
