@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ...cot.prompts import COT_ANSWER, COT_QUESTION, PROMPT_STYLES
 from .configuration_occ_internvl import OCC_CLASS_NAMES
+from .processing_occ_internvl import stage_prompt_tables
 
 
 __all__ = ["TinyOccInternVLConfig", "build_chat_template", "build_tokenizer", "init_tiny_checkpoint"]
@@ -111,12 +112,7 @@ def build_tokenizer(vocab_size: int = 384):
 
 def build_chat_template() -> str:
     """ChatML with `{% generation %}` markers, image placeholders, and `stage` parts for both prompt styles."""
-    stage_keys = ("describe", "reflect", "reflect_at_inference", "decide", "decide_in_conversation", "joint")
-    stage_prompts = {
-        name: {key: list(value) if isinstance(value, tuple) else value for key, value in vars(style).items()}
-        for name, style in PROMPT_STYLES.items()
-    }
-    stage_prompts = {name: {key: table[key] for key in stage_keys} for name, table in stage_prompts.items()}
+    stage_prompts = stage_prompt_tables({name: style.to_dict() for name, style in PROMPT_STYLES.items()})
     image = IMAGE_TOKENS["context_image_token"]
     return (
         "{%- set stage_prompts = " + json.dumps(stage_prompts) + " -%}\n"
