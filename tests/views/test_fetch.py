@@ -124,3 +124,18 @@ def test_download_views_through_the_datasets_download_manager(view_server, tmp_p
     assert Path(paths["00000004"]).read_bytes() == view_server.files[view_name("00000004")]
     assert missing["00000003"] == f"not found: {view_server.url}{view_name('00000003')}"
     assert "not a readable image" in missing["00000005"]
+
+
+@pytest.mark.parametrize("num_workers", [1, 8])
+def test_download_views_in_parallel_gives_the_same_views_in_order(view_server, tmp_path, num_workers):
+    ids = [f"{i:08d}" for i in range(24)]
+    _serve(view_server, ids=[i for i in ids if int(i) % 5])  # every fifth one is missing
+    view_server.files[view_name("00000007")] = b"<html>503</html>"
+    manager = DownloadManager(download_config=DownloadConfig(cache_dir=tmp_path / "cache"))
+    paths, missing = download_views(manager, ids, view_server.url, num_workers=num_workers)
+    assert list(paths) == [i for i in ids if int(i) % 5 and i != "00000007"]
+    assert list(missing) == [i for i in ids if not int(i) % 5 or i == "00000007"]
+    for sample_id, path in paths.items():
+        assert Path(path).read_bytes() == view_server.files[view_name(sample_id)]
+    assert "not a readable image" in missing["00000007"] and missing["00000005"].startswith("not found: ")
+    assert manager.download_config.disable_tqdm is False  # the per-file bars are back on for the manager's other files
