@@ -174,12 +174,19 @@ def download_views(
     if getattr(dl_manager, "is_streaming", False):
         return locations, {}
     from datasets import config as datasets_config
+    from datasets.utils.file_utils import cached_path
     from tqdm.auto import tqdm
+
+    # Each thread calls what `dl_manager.download` calls for one file (`cached_path`, same cache and options), not
+    # `download` itself: that patches os.environ on entry and exit, which is not safe from several threads.
+    download_config = dl_manager.download_config.copy()
+    download_config.extract_compressed_file = False
+    download_config.disable_tqdm = True  # one bar for the views, not one per file
 
     def fetch(item: tuple[str, str]) -> tuple[str, str | None, str]:
         sample_id, location = item
         try:
-            path = dl_manager.download(location)
+            path = cached_path(location, download_config=download_config)
         except FileNotFoundError:
             return sample_id, None, f"not found: {location}"
         try:
@@ -189,14 +196,9 @@ def download_views(
         return sample_id, path, ""
 
     workers = max(1, num_workers or datasets_config.HF_DATASETS_MULTITHREADING_MAX_WORKERS)
-    # One bar for the views instead of one per file; the manager's own setting comes back afterwards.
-    quiet, dl_manager.download_config.disable_tqdm = dl_manager.download_config.disable_tqdm, True
-    try:
-        with ThreadPoolExecutor(workers) as pool:
-            fetched = pool.map(fetch, locations.items())
-            results = list(tqdm(fetched, total=len(locations), desc="3D views", unit="view"))
-    finally:
-        dl_manager.download_config.disable_tqdm = quiet
+    with ThreadPoolExecutor(workers) as pool:
+        fetched = pool.map(fetch, locations.items())
+        results = list(tqdm(fetched, total=len(locations), desc="3D views", unit="view"))
     paths = {sample_id: path for sample_id, path, _ in results if path is not None}
     missing = {sample_id: reason for sample_id, path, reason in results if path is None}
     return paths, missing

@@ -138,4 +138,4 @@ def test_download_views_in_parallel_gives_the_same_views_in_order(view_server, t
     for sample_id, path in paths.items():
         assert Path(path).read_bytes() == view_server.files[view_name(sample_id)]
     assert "not a readable image" in missing["00000007"] and missing["00000005"].startswith("not found: ")
-    assert manager.download_config.disable_tqdm is False  # the per-file bars are back on for the manager's other files
+    assert manager.download_config.disable_tqdm is False  # the manager's own options are left as they were
