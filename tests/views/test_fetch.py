@@ -122,6 +122,7 @@ def test_download_views_through_the_datasets_download_manager(view_server, tmp_p
     paths, missing = download_views(manager, ["0", "3", "4", "5"], view_server.url)
     assert sorted(paths) == ["00000000", "00000004"]
     assert Path(paths["00000004"]).read_bytes() == view_server.files[view_name("00000004")]
+    assert Path(paths["00000004"]).is_relative_to(tmp_path / "cache")  # in the manager's cache
     assert missing["00000003"] == f"not found: {view_server.url}{view_name('00000003')}"
     assert "not a readable image" in missing["00000005"]
 
