@@ -54,7 +54,7 @@ from occ_hf.cot import (
 )
 from occ_hf.cot.clarity import SEED_UNCLEAR_IDS
 from occ_hf.data import OBMAN_SPLITS
-from occ_hf.obman import OCC_CLASSES, ObManFormatError, ObManSplit, load_meta, read_id_list
+from occ_hf.obman import OCC_CLASSES, ObManFormatError, ObManSplit, UnknownClassError, load_meta, read_id_list
 from occ_hf.obman.reader import SYNTH_MARKER
 
 
@@ -267,17 +267,18 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
             meta_path = root / split / "meta" / f"{sample_id}.pkl"
             try:
                 meta = load_meta(meta_path)
+                label = ObManSplit.class_name_of(meta, meta_path, on_unknown_class=self.config.on_unknown_class)
+                occlusion = ObManSplit.occlusion_from_meta(meta, meta_path)
+            except UnknownClassError:
+                raise  # on_unknown_class="error"
             except ObManFormatError:
                 if self.config.on_bad_sample == "error":
                     raise
                 skipped["bad file"] += 1
                 continue
-            label = ObManSplit.class_name_of(meta, meta_path, on_unknown_class=self.config.on_unknown_class)
             if label is None:
                 skipped["unknown class"] += 1
                 continue
-            visibility = meta.get("obj_visibility_ratio")
-            occlusion = None if visibility is None else 1.0 - float(visibility)
             if occlusion is not None and not self.config.min_occlusion <= occlusion <= self.config.max_occlusion:
                 continue
             by_answer[clarity.is_clear(sample_id, label, occlusion)].append(sample_id)

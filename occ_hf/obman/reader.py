@@ -31,6 +31,7 @@ print(split.skipped)                    # Counter of skip reasons, e.g. {"unknow
 """
 
 import logging
+import math
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -248,12 +249,32 @@ class ObManSplit(Sequence[ObManSample]):
     @staticmethod
     def class_name_of(meta: dict, meta_path: Path, on_unknown_class: str = "error") -> str | None:
         """The OCC class of a meta dict; `None` for other synsets with `on_unknown_class="skip"`, else raises."""
+        if "class_id" not in meta:
+            raise ObManFormatError(f"{meta_path}: missing meta keys ['class_id'] (is this an ObMan split?).")
         class_id = str(meta["class_id"])
         if class_id in SYNSET_TO_CLASS:
             return SYNSET_TO_CLASS[class_id]
         if on_unknown_class == "skip":
             return None
         raise UnknownClassError(meta_path, class_id)
+
+    @staticmethod
+    def occlusion_from_meta(meta: dict, meta_path: Path) -> float | None:
+        """1 - `obj_visibility_ratio` of a meta dict, `None` when it has none; raises [`ObManFormatError`] naming the
+        file when the ratio is not a number between 0 and 1."""
+        visibility = meta.get("obj_visibility_ratio")
+        if visibility is None:
+            return None
+        try:
+            visibility = float(visibility)
+        except (TypeError, ValueError):
+            visibility = math.nan
+        if not -1e-6 <= visibility <= 1.0 + 1e-6:  # also false for NaN; the margin is float rounding
+            raise ObManFormatError(
+                f"{meta_path}: obj_visibility_ratio is {meta['obj_visibility_ratio']!r}; expected the visible share "
+                "of the object, a number between 0 and 1 (is the file damaged?)."
+            )
+        return 1.0 - min(max(visibility, 0.0), 1.0)
 
     def _read(self, sample_id: str) -> ObManSample:
         meta_path = self.split_dir / "meta" / f"{sample_id}.pkl"
@@ -277,9 +298,8 @@ class ObManSplit(Sequence[ObManSample]):
             occlusion, source = occlusion_from_masks(object_mask, amodal_object_mask), "masks"
         else:
             amodal_object_mask = None
-            visibility = meta.get("obj_visibility_ratio")
-            occlusion = None if visibility is None else 1.0 - float(visibility)
-            source = "none" if visibility is None else "meta"
+            occlusion = self.occlusion_from_meta(meta, meta_path)
+            source = "none" if occlusion is None else "meta"
 
         shapenet_id = str(meta["sample_id"])
         mesh_path = None
@@ -290,7 +310,12 @@ class ObManSplit(Sequence[ObManSample]):
                     f"{mesh_path}: object mesh of sample {meta_path} not found "
                     "(is shapenet_root the ShapeNetCore.v2 folder?)."
                 )
-        affine_transform = np.asarray(meta["affine_transform"], dtype=np.float64)
+        try:
+            affine_transform = np.asarray(meta["affine_transform"], dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise ObManFormatError(
+                f"{meta_path}: affine_transform is not a 4x4 matrix of numbers ({error})."
+            ) from None
         if affine_transform.shape != (4, 4):
             raise ObManFormatError(
                 f"{meta_path}: affine_transform has shape {affine_transform.shape}, expected (4, 4)."

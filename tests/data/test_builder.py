@@ -1,6 +1,7 @@
 import contextlib
 import json
 import logging
+import pickle
 import re
 import shutil
 import subprocess
@@ -209,3 +210,25 @@ def test_registration_whatever_the_import_order(obman_root, tmp_path, order):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "12"
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [({"obj_visibility_ratio": "high"}, "obj_visibility_ratio is 'high'"), ({"class_id": None}, r"\['class_id'\]")],
+)
+def test_preference_balancing_names_a_damaged_meta_or_counts_it(obman_root, tmp_path, caplog, changes, match):
+    # Balancing reads only the meta files, before generation: the same checks as the reader, the same choice.
+    root = tmp_path / "obman"
+    shutil.copytree(obman_root, root)
+    meta_path = root / "train" / "meta" / "00000003.pkl"
+    meta = {**load_meta(meta_path), **changes}
+    with open(meta_path, "wb") as f:
+        pickle.dump({key: value for key, value in meta.items() if value is not None}, f, protocol=3)
+    with pytest.raises(ObManFormatError, match=rf"00000003\.pkl: .*{match}"):
+        _load("preference", root, str(tmp_path / "a"), split="train", occlusion_threshold=0.3)
+    with caplog.at_level(logging.WARNING):
+        ds = _load(
+            "preference", root, str(tmp_path / "b"), split="train", occlusion_threshold=0.3, on_bad_sample="skip"
+        )
+    assert "00000003" not in ds["id"] and ds.num_rows > 0
+    assert "skipped {'bad file': 1}" in caplog.text

@@ -208,3 +208,31 @@ def test_occlusion_falls_back_to_meta_without_amodal_mask(synth_obman, tmp_path)
     sample = ObManSplit(root, "test").read(5)
     assert sample.amodal_object_mask is None and sample.occlusion_source == "meta"
     assert sample.occlusion == pytest.approx(1.0 - sample.meta["obj_visibility_ratio"])
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"obj_visibility_ratio": "high"}, r"00000005\.pkl: obj_visibility_ratio is 'high'; expected .* 0 and 1"),
+        ({"obj_visibility_ratio": float("nan")}, r"00000005\.pkl: obj_visibility_ratio is nan"),
+        ({"obj_visibility_ratio": 2.0}, r"00000005\.pkl: obj_visibility_ratio is 2\.0"),
+        ({"affine_transform": "eye(4)"}, r"00000005\.pkl: affine_transform is not a 4x4 matrix of numbers"),
+    ],
+)
+def test_damaged_meta_values_name_the_file(synth_obman, tmp_path, changes, match):
+    # Without an amodal mask, occlusion comes from the meta's visibility ratio, so a bad one must not pass unseen.
+    root, _ = _copy_root(synth_obman, tmp_path)
+    segm_path = root / "test" / "segm" / "00000005.png"
+    segm = np.asarray(Image.open(segm_path)).copy()
+    segm[..., 0] = 0
+    Image.fromarray(segm).save(segm_path)
+    _rewrite_meta(root / "test" / "meta" / "00000005.pkl", **changes)
+    with pytest.raises(ObManFormatError, match=match):
+        ObManSplit(root, "test").read(5)
+    split = ObManSplit(root, "test", on_bad_sample="skip")
+    assert "00000005" not in {sample.sample_id for sample in split} and split.skipped == {"bad file": 1}
+
+
+def test_a_meta_without_class_id_names_the_file(tmp_path):
+    with pytest.raises(ObManFormatError, match=r"m\.pkl: missing meta keys \['class_id'\]"):
+        ObManSplit.class_name_of({"sample_id": "x"}, tmp_path / "m.pkl")
