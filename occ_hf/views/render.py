@@ -437,6 +437,7 @@ def render_split_views(
         [`RenderReport`]: a sample the reconstructor has no mesh for is listed in `missing` with the reason.
     """
     report = RenderReport(views_per_sample=1 + num_orbit_views)
+    Path(out).mkdir(parents=True, exist_ok=True)  # even when no sample has a mesh, the report goes there
     pending_ids, pending_meshes = [], []
 
     def flush():

@@ -136,3 +136,23 @@ def test_render_views_takes_object_meshes_directly():
     # A 5 cm sphere at 0.6 m: radius 480 * 0.05 / 0.6 = 40 px around the image centre.
     assert rendered.masks[0, 0].sum() == pytest.approx(np.pi * 40**2, rel=0.05)
     assert rendered.masks[0, 0, 128, 128] and not rendered.masks[0, 0, 128, 172]
+
+
+def test_cli_render_reports_every_sample_missing_when_no_mesh_loads(synth_obman, tmp_path, capsys):
+    # No view at all (a corrupt mesh, a point cloud, absent files): the report still lands, naming each reason.
+    root, _ = synth_obman
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    (meshes / "00000000.ply").write_text("garbage")
+    trimesh.PointCloud(np.random.default_rng(0).normal(size=(8, 3))).export(meshes / "00000001.ply")
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("00000000\n00000001\n00000002\n")
+    out = tmp_path / "views"
+    main(["views", "render", "--obman_root", str(root), "--out", str(out), "--meshes", str(meshes),
+          "--ids_from", str(ids_file)])  # fmt: skip
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["num_rendered"] == 0 and list(printed["missing"]) == ["00000000", "00000001", "00000002"]
+    assert "00000000.ply: not a readable mesh" in printed["missing"]["00000000"]
+    assert "holds no triangles" in printed["missing"]["00000001"]
+    assert "no mesh for sample 00000002" in printed["missing"]["00000002"]
+    assert json.loads((out / "render_report.json").read_text()) == printed and not list(out.glob("*.png"))
