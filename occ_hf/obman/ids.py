@@ -30,10 +30,17 @@ def read_id_list(path: str | os.PathLike) -> tuple[list[str], list[str | None]]:
         `(ids, classes)`: 8-digit ids in file order without repeats, and each id's class or `None`.
     """
     path = Path(path)
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{path}: not a text file ({error}); expected ids, one a line, or a seed .json/.jsonl."
+        ) from None
     pairs: list[tuple[str, str | None]] = []
     if path.suffix == ".jsonl":
         for line_number, row in read_jsonl_rows(path, text):
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{line_number}: expected a JSON object per line, got {row!r}.")
             if "id" in row:
                 sample_id = row["id"]
             elif "image" in row:  # the seed's DPO pairs name only the image
@@ -42,9 +49,15 @@ def read_id_list(path: str | os.PathLike) -> tuple[list[str], list[str | None]]:
                 raise ValueError(f"{path}:{line_number}: row has neither 'id' nor 'image' (is this a seed jsonl?).")
             pairs.append((sample_id, _class_in_row(row)))
     elif path.suffix == ".json":
-        data = json.loads(text)
-        entries = data.keys() if isinstance(data, dict) else data
-        for entry in entries:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not valid JSON ({error}).") from None
+        if not isinstance(data, dict | list):
+            raise ValueError(f"{path}: expected a list of ids or an {{id: ...}} mapping, got {type(data).__name__}.")
+        for entry in data.keys() if isinstance(data, dict) else data:
+            if isinstance(entry, dict) and "answer" not in entry:
+                raise ValueError(f"{path}: {entry!r} has no 'answer' (the seed's unclear-id lists hold the id there).")
             pairs.append((entry["answer"] if isinstance(entry, dict) else entry, None))
     else:
         pairs = [(line.split()[0], None) for line in text.splitlines() if line.strip()]
@@ -53,10 +66,9 @@ def read_id_list(path: str | os.PathLike) -> tuple[list[str], list[str | None]]:
     # keep its first position and the first class any of its rows names.
     class_of: dict[str, str | None] = {}
     for raw_id, class_name in pairs:
-        try:
-            sample_id = f"{int(raw_id):08d}"
-        except (TypeError, ValueError):
-            raise ValueError(f"{path}: {raw_id!r} is not an ObMan sample id (expected digits).") from None
+        if isinstance(raw_id, bool) or not str(raw_id).strip().isdecimal():
+            raise ValueError(f"{path}: {raw_id!r} is not an ObMan sample id (expected digits).")
+        sample_id = f"{int(raw_id):08d}"
         if class_of.get(sample_id) is None:
             class_of[sample_id] = class_name
     return list(class_of), list(class_of.values())

@@ -99,3 +99,22 @@ def test_classes_are_distinguishable_by_shape():
 def test_unknown_class_in_request(tmp_path):
     with pytest.raises(ValueError, match="Unknown classes"):
         generate_obman_split(tmp_path, ids=["1"], classes=["mug"], progress=False)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "match"),
+    [
+        ("ids.txt", b"00000001\n\xff\xfe\n", r"ids\.txt: not a text file"),
+        ("ids.txt", b"00000001\n-5\n", r"ids\.txt: '-5' is not an ObMan sample id"),
+        ("ids.txt", b"hello world\n", r"ids\.txt: 'hello' is not an ObMan sample id"),
+        ("ids.json", b'{"a": ', r"ids\.json: not valid JSON"),
+        ("ids.json", b"42", r"ids\.json: expected a list of ids or an \{id: \.\.\.\} mapping, got int"),
+        ("ids.json", b'[{"question": "?"}]', r"ids\.json: .* has no 'answer'"),
+        ("ids.json", b"[true]", r"ids\.json: True is not an ObMan sample id"),
+        ("ids.jsonl", b'{"id": "00000001"}\n[1, 2]\n', r"ids\.jsonl:2: expected a JSON object per line"),
+    ],
+)
+def test_a_bad_id_list_names_the_file_and_what_is_wrong(tmp_path, name, content, match):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ValueError, match=match):
+        read_id_list(tmp_path / name)
