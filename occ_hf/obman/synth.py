@@ -170,6 +170,8 @@ def generate_obman_split(
     low, high = occlusion_range
     if not 0.0 <= low <= high < 1.0:
         raise ValueError(f"occlusion_range must satisfy 0 <= low <= high < 1, got {occlusion_range}.")
+    if ids is None and n < 1:
+        raise ValueError(f"n must be at least 1 (the number of samples to write), got {n}.")
     ids = [f"{int(i):08d}" for i in ids] if ids is not None else [f"{i:08d}" for i in range(n)]
     classes = list(classes) if classes is not None else [None] * len(ids)
     if len(classes) != len(ids):

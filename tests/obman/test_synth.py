@@ -99,6 +99,9 @@ def test_classes_are_distinguishable_by_shape():
 def test_unknown_class_in_request(tmp_path):
     with pytest.raises(ValueError, match="Unknown classes"):
         generate_obman_split(tmp_path, ids=["1"], classes=["mug"], progress=False)
+    with pytest.raises(ValueError, match="n must be at least 1"):
+        generate_obman_split(tmp_path / "none", n=-3, progress=False)
+    assert not (tmp_path / "none").exists()  # refused before anything is written
 
 
 @pytest.mark.parametrize(
