@@ -100,8 +100,8 @@ class CardInputs:
         stage (`str`):
             The stage name (`sft`, `mpo`, `sc`, ...).
         script_args ([`OccScriptArguments`], *optional*):
-            The dataset (`dataset_name`, `dataset_config`), `freeze_vision`, and the card's `card_base_model` and
-            `card_eval_report`.
+            The dataset (`dataset_name`, `dataset_config`), `freeze_vision`, and the card's `card_base_model`,
+            `card_eval_report` and `card_license`.
         model_args ([`~trl.ModelConfig`], *optional*):
             `model_name_or_path` (the base model) and the LoRA settings.
         dataset_args ([`~trl.DatasetMixtureConfig`], *optional*):
