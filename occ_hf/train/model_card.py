@@ -1,14 +1,15 @@
 """The model card of a trained stage, rendered from `occ_hf/model_cards/model_card.md` (linked as `model_cards/`).
 
-A stage's trainer is TRL's with [`OccModelCardMixin`] in front (`with_model_card(SFTTrainer)`): wherever TRL or
-transformers would write their card into `output_dir/README.md` (at each checkpoint, in `Trainer.push_to_hub`, which
-`save_model` calls when `push_to_hub` is set), ours is written instead, so every push carries it. The card needs a
-stage name and the stage's config dataclass; the script's dataset, model and LoRA arguments add to it when given:
+A stage's trainer is TRL's with [`OccModelCardMixin`] in front (`stage_trainer(SFTTrainer)`, in `stage.py`): wherever
+TRL or transformers would write their card into `output_dir/README.md` (at each checkpoint, in `Trainer.push_to_hub`,
+which `save_model` calls when `push_to_hub` is set), ours is written instead, so every push carries it. The card needs
+a stage name and the stage's config dataclass; the script's dataset, model and LoRA arguments add to it when given:
 
 ```python
-from occ_hf.train.model_card import CardInputs, with_model_card
+from occ_hf.train.model_card import CardInputs
+from occ_hf.train.stage import stage_trainer
 
-trainer = with_model_card(SFTTrainer)(model=model, args=training_args, ..., model_card=CardInputs("sft", script_args))
+trainer = stage_trainer(SFTTrainer)(model=model, args=training_args, ..., model_card=CardInputs("sft", script_args))
 trainer.train()
 trainer.save_model()  # with push_to_hub: saves, writes README.md and pushes the folder (model, processor, card)
 ```
@@ -37,7 +38,6 @@ __all__ = [
     "render_model_card",
     "save_model_card",
     "training_hyperparameters",
-    "with_model_card",
 ]
 
 CARD_INFO_NAME = "occ_hf_card.json"
@@ -424,11 +424,6 @@ class OccModelCardMixin:
         save_model_card(ModelCardInfo.from_trainer(self, self.model_card_inputs), self.args.output_dir)
 
 
-def with_model_card(trainer_class: type) -> type:
-    """TRL's `trainer_class` with [`OccModelCardMixin`] in front: `with_model_card(SFTTrainer)(..., model_card=)`."""
-    return type(trainer_class.__name__, (OccModelCardMixin, trainer_class), {"__module__": __name__})
-
-
 def _plain(value):
     """A YAML- and JSON-safe form of a config value (enums by value, tuples as lists)."""
     if isinstance(value, enum.Enum):
@@ -443,8 +438,14 @@ def _plain(value):
 
 
 def _baseline(config_class, args) -> dict[str, Any]:
+    from accelerate.state import is_initialized
+
     # Built with the run's device and precision switches, so that what __post_init__ derives from them matches.
     switches = {name: getattr(args, name) for name in ("output_dir", "use_cpu", "bf16", "fp16")}
+    if is_initialized():
+        # Mid-run (the card of each checkpoint), a new TrainingArguments would reset accelerate's state, and the
+        # running Accelerator would fail at its next step: the baseline joins the state that is set up instead.
+        switches["accelerator_config"] = {"use_configured_state": True}
     with warnings.catch_warnings():  # deprecation notes about TRL's own defaults, already shown for the run's config
         warnings.simplefilter("ignore")
         config = config_class(**switches)
@@ -459,8 +460,10 @@ def _stage_description(stage: str, args) -> str:
 
 
 def _trl_trainer_name(trainer) -> str:
-    # `with_model_card` keeps TRL's class name; the first class after the mixin is TRL's (or a user's subclass).
-    return next(c.__name__ for c in type(trainer).__mro__ if c is not type(trainer) and c is not OccModelCardMixin)
+    # `stage_trainer` keeps TRL's class name; after it and occ-hf's mixins (in this package's `stage` and this module)
+    # comes TRL's class (or a user's subclass of it).
+    mixin_modules = {__name__, __name__.rsplit(".", 1)[0] + ".stage"}
+    return next(c.__name__ for c in type(trainer).__mro__[1:] if c.__module__ not in mixin_modules)
 
 
 def _hub_base_model(model_name_or_path: str | None, explicit: str | None) -> str | None:

@@ -32,13 +32,13 @@ def main(script_args, training_args, model_args, dataset_args=None):
     Returns:
         [`~trl.DPOTrainer`]: the trainer, after training.
     """
-    from transformers import AutoProcessor
     from trl import DatasetMixtureConfig, DPOTrainer
 
     from .loading import language_model_lora_config, load_model, load_stage_dataset
-    from .model_card import CardInputs, with_model_card
-    from .sft import _split, train_and_save
+    from .model_card import CardInputs
+    from .stage import dataset_split, load_processor, resolve_resume, stage_trainer, train_and_save
 
+    resolve_resume(training_args)  # before loading anything: a wrong value fails at once
     dataset = load_stage_dataset(script_args, dataset_args or DatasetMixtureConfig())
     model = load_model(model_args, training_args, freeze_vision=script_args.freeze_vision)
     peft_config = language_model_lora_config(model_args)
@@ -47,17 +47,16 @@ def main(script_args, training_args, model_args, dataset_args=None):
         ref_model = load_model(model_args, training_args, freeze_vision=False).eval().requires_grad_(False)
     # load_model applied them; TRL would warn that it ignores them for a model passed in.
     training_args.model_init_kwargs = None
-    processor = AutoProcessor.from_pretrained(
-        model_args.model_name_or_path,
-        revision=model_args.model_revision,
-        trust_remote_code=training_args.trust_remote_code,
-    )
-    trainer = with_model_card(DPOTrainer)(
+    processor = load_processor(model_args, training_args)
+    eval_dataset = None
+    if training_args.eval_strategy != "no":
+        eval_dataset = dataset_split(dataset, script_args.dataset_test_split)
+    trainer = stage_trainer(DPOTrainer)(
         model=model,
         ref_model=ref_model,
         args=training_args,
-        train_dataset=_split(dataset, script_args.dataset_train_split),
-        eval_dataset=_split(dataset, script_args.dataset_test_split) if training_args.eval_strategy != "no" else None,
+        train_dataset=dataset_split(dataset, script_args.dataset_train_split),
+        eval_dataset=eval_dataset,
         processing_class=processor,
         peft_config=peft_config,
         model_card=CardInputs("mpo", script_args, model_args, dataset_args),

@@ -80,27 +80,25 @@ def main(script_args, training_args, model_args, dataset_args=None):
     Returns:
         [`SelfCorrectionTrainer`]: the trainer, after training.
     """
-    from transformers import AutoProcessor
     from trl import DatasetMixtureConfig
 
     from .loading import language_model_lora_config, load_model, load_stage_dataset
-    from .model_card import CardInputs, with_model_card
+    from .model_card import CardInputs
     from .sc_trainer import SelfCorrectionTrainer
-    from .sft import _split, train_and_save
+    from .stage import dataset_split, load_processor, resolve_resume, stage_trainer, train_and_save
 
+    resolve_resume(training_args)  # before loading anything: a wrong value fails at once
     dataset = load_stage_dataset(script_args, dataset_args or DatasetMixtureConfig())
-    train_rows = self_correction_rows(_split(dataset, script_args.dataset_train_split))
+    train_rows = self_correction_rows(dataset_split(dataset, script_args.dataset_train_split))
     eval_rows = None
     if training_args.eval_strategy != "no":
-        eval_rows = self_correction_rows(_split(dataset, script_args.dataset_test_split))
+        eval_rows = self_correction_rows(dataset_split(dataset, script_args.dataset_test_split))
     model = load_model(model_args, training_args, freeze_vision=script_args.freeze_vision)
-    processor = AutoProcessor.from_pretrained(
-        model_args.model_name_or_path,
-        revision=model_args.model_revision,
-        trust_remote_code=training_args.trust_remote_code,
-    )
+    # load_model applied them; TRL would warn that it ignores them for a model passed in.
+    training_args.model_init_kwargs = None
+    processor = load_processor(model_args, training_args)
     peft_config = language_model_lora_config(model_args)
-    trainer = with_model_card(SelfCorrectionTrainer)(
+    trainer = stage_trainer(SelfCorrectionTrainer)(
         model=model,
         args=training_args,
         train_dataset=train_rows,

@@ -40,27 +40,26 @@ def main(script_args, training_args, model_args, dataset_args=None):
     Returns:
         [`~trl.SFTTrainer`]: the trainer, after training.
     """
-    from transformers import AutoProcessor
     from trl import DatasetMixtureConfig, SFTTrainer
 
     from .loading import language_model_lora_config, load_model, load_stage_dataset
-    from .model_card import CardInputs, with_model_card
+    from .model_card import CardInputs
+    from .stage import dataset_split, load_processor, resolve_resume, stage_trainer, train_and_save
 
+    resolve_resume(training_args)  # before loading anything: a wrong value fails at once
     dataset = load_stage_dataset(script_args, dataset_args or DatasetMixtureConfig())
     model = load_model(model_args, training_args, freeze_vision=script_args.freeze_vision)
     # load_model applied them; TRL would warn that it ignores them for a model passed in.
     training_args.model_init_kwargs = None
-    processor = AutoProcessor.from_pretrained(
-        model_args.model_name_or_path,
-        revision=model_args.model_revision,
-        trust_remote_code=training_args.trust_remote_code,
-    )
-    train_dataset = _split(dataset, script_args.dataset_train_split)
-    eval_dataset = _split(dataset, script_args.dataset_test_split) if training_args.eval_strategy != "no" else None
+    processor = load_processor(model_args, training_args)
+    train_dataset = dataset_split(dataset, script_args.dataset_train_split)
+    eval_dataset = None
+    if training_args.eval_strategy != "no":
+        eval_dataset = dataset_split(dataset, script_args.dataset_test_split)
     data_collator = None
     if training_args.preprocess_images:
         train_dataset, eval_dataset, data_collator = _preprocess(train_dataset, eval_dataset, processor, training_args)
-    trainer = with_model_card(SFTTrainer)(
+    trainer = stage_trainer(SFTTrainer)(
         model=model,
         args=training_args,
         data_collator=data_collator,
@@ -71,23 +70,6 @@ def main(script_args, training_args, model_args, dataset_args=None):
         model_card=CardInputs("sft", script_args, model_args, dataset_args),
     )
     return train_and_save(trainer, training_args, "sft", check_lora=model_args.use_peft)
-
-
-def train_and_save(trainer, training_args, stage: str, check_lora: bool = False):
-    """What every stage does with its trainer: checks where LoRA went, trains, saves (pushing with the model card when
-    `push_to_hub`, else writing the card for a later `occ-hf push`); returns the trainer."""
-    from .loading import check_lora_targets
-
-    if check_lora:
-        check_lora_targets(trainer.model)
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    # With push_to_hub, save_model also writes the model card and uploads the folder (Trainer.push_to_hub).
-    trainer.save_model(training_args.output_dir)
-    if not training_args.push_to_hub:
-        trainer.create_model_card()  # the card waits in output_dir for a later `occ-hf push`
-    where = f" and pushed it to {trainer.hub_model_id}" if training_args.push_to_hub else ""
-    trainer.accelerator.print(f"Saved the {stage} model to {training_args.output_dir}{where}.")
-    return trainer
 
 
 def _preprocess(train_dataset, eval_dataset, processor, training_args):
@@ -111,15 +93,6 @@ def _preprocess(train_dataset, eval_dataset, processor, training_args):
     training_args.remove_unused_columns = False
     training_args.dataset_kwargs = {**(training_args.dataset_kwargs or {}), "skip_prepare_dataset": True}
     return train_dataset, eval_dataset, data_collator
-
-
-def _split(dataset, name: str):
-    if name not in dataset:
-        raise ValueError(
-            f"The dataset has no split {name!r} (it has {sorted(dataset)}): set dataset_train_split / "
-            "dataset_test_split, or generate that split under the ObMan root."
-        )
-    return dataset[name]
 
 
 def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str | None = None):

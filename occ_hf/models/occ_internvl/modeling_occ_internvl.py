@@ -244,8 +244,16 @@ class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
             model.model.vision_tower.requires_grad_(False)
         return loaded
 
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        """[`~PreTrainedModel.save_pretrained`], also writing `auto_map` and the modeling files for remote code."""
+    def save_pretrained(self, save_directory, *args, save_original_format: bool = False, **kwargs):
+        """
+        [`~PreTrainedModel.save_pretrained`], also writing `auto_map` and the modeling files for remote code.
+
+        The weights keep the live model's key names (`model.language_model.*`, `model.vision_tower.*`), which
+        `from_pretrained` loads as they are: `save_original_format` defaults to `False` here. transformers' default
+        renames keys back to an older layout on save, and `Trainer` resumes by loading a checkpoint's weights file
+        into the live model with a non-strict `load_state_dict`, so a renamed checkpoint resumed with the language
+        model left at its starting weights and a warning only (transformers issue #43701).
+        """
         # Set on every save (not once at import): a class loaded as remote code is re-registered by the Auto class
         # that loaded it, which would otherwise leave the others out of the saved auto_map.
         type(self).register_for_auto_class("AutoModelForImageTextToText")
@@ -255,7 +263,7 @@ class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
             **(getattr(self.config, "auto_map", None) or {}),
             "AutoModel": f"{module_name}.{type(self).__name__}",
         }
-        return super().save_pretrained(save_directory, *args, **kwargs)
+        return super().save_pretrained(save_directory, *args, save_original_format=save_original_format, **kwargs)
 
     @torch.no_grad()
     def recognize(
