@@ -4,7 +4,15 @@ Each view goes to `<name>.part` first; an interrupted download (a dropped connec
 an HTTP `Range: bytes=<size>-` request, appended when the server answers `206 Partial Content` and restarted when it
 answers `200`. A finished file must decode as an image before it is renamed into place; one that does not is
 deleted and fetched again (up to `retries`). A view already in the folder is kept if it decodes, re-fetched if not.
-A `404` is not retried: the id is reported as missing (the Decision metric counts a missing view as wrong).
+A `404` is not retried: the id is reported as missing (the Decision metric counts a missing view as wrong). A server
+error (5xx), a timeout (`timeout` seconds to connect, or without data) or a failed connection is retried `retries`
+times with doubling waits, then reported in `failed` as `server error: ...` / `timed out: ...` / `connection
+failed: ...`, never as missing, so a rerun tries again. When a view has used all its attempts on timeouts or
+connection failures, the server is taken to be unreachable: the views not yet started are failed at once
+(`not tried: ...`) instead of each waiting out its own timeouts.
+
+One fetch at a time writes into a folder: it holds `<out>/.views-fetch.lock` (released when the process ends, however
+it ends), and a second fetch into the same folder is refused ("another fetch is writing into ...").
 
 ```bash
 occ-hf views fetch --ids_from ../shared/seed/obman_view_test_all.txt --out views/test   # the seed's 6,227 views
@@ -31,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
 from .naming import SEED_VIEWS_URL, VIEW_NAME_TEMPLATE, resolve_views, view_name
@@ -42,6 +51,7 @@ __all__ = ["FetchReport", "FetchViewsConfig", "fetch_views"]
 logger = logging.getLogger(__name__)
 
 _CHUNK_BYTES = 1 << 16
+LOCK_NAME = ".views-fetch.lock"
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
@@ -60,9 +70,9 @@ class FetchViewsConfig:
         source (`str`, *optional*, defaults to `SEED_VIEWS_URL`):
             URL prefix, or URL template with `{id}`, `{split}` or `{name}`.
         retries (`int`, *optional*, defaults to `3`):
-            Further attempts after a failed one (connection errors, server errors, unreadable files).
-        timeout (`float`, *optional*, defaults to `30.0`):
-            Seconds without data before an attempt fails.
+            Further attempts after a failed one (timeouts, connection errors, server errors, unreadable files).
+        timeout (`float`, *optional*, defaults to `10.0`):
+            Seconds to connect, and seconds without data, before an attempt fails (a view is some 50 KB).
         num_workers (`int`, *optional*, defaults to `8`):
             Parallel downloads.
     """
@@ -72,7 +82,9 @@ class FetchViewsConfig:
     out: str = field(metadata={"help": "Folder the views are written to."})
     source: str = field(default=SEED_VIEWS_URL, metadata={"help": "URL prefix or template ({id}, {split}, {name})."})
     retries: int = field(default=3, metadata={"help": "Further attempts after a failed one."})
-    timeout: float = field(default=30.0, metadata={"help": "Seconds without data before an attempt fails."})
+    timeout: float = field(
+        default=10.0, metadata={"help": "Seconds to connect, and seconds without data, before an attempt fails."}
+    )
     num_workers: int = field(default=8, metadata={"help": "Parallel downloads."})
 
 
@@ -84,7 +96,8 @@ class FetchReport:
         fetched (`list[str]`): Ids downloaded in this run.
         present (`list[str]`): Ids whose view was already in the folder and readable.
         missing (`dict[str, str]`): Ids the server does not have (404), with the URL asked for.
-        failed (`dict[str, str]`): Ids that still failed after all retries, with the last error.
+        failed (`dict[str, str]`): Ids that still failed after all retries (or were not tried because the server
+            was unreachable), with the last error: `server error: ...`, `timed out: ...`, `connection failed: ...`.
     """
 
     fetched: list[str] = field(default_factory=list)
@@ -102,7 +115,15 @@ class _NotFound(Exception):
 
 
 class _RetryableError(Exception):
-    pass
+    """An attempt failed in a way a later attempt may not (a damaged transfer, an unreadable file, a 4xx but 404)."""
+
+
+class _ServerError(_RetryableError):
+    """The server answered 5xx."""
+
+
+class _Unreachable(_RetryableError):
+    """No answer in time, or no connection: the server, not the view, is the problem."""
 
 
 def fetch_views(
@@ -112,7 +133,7 @@ def fetch_views(
     split: str = "test",
     template: str = VIEW_NAME_TEMPLATE,
     retries: int = 3,
-    timeout: float = 30.0,
+    timeout: float = 10.0,
     backoff: float = 1.0,
     num_workers: int = 8,
     progress: bool = True,
@@ -126,13 +147,16 @@ def fetch_views(
         split (`str`, *optional*, defaults to `"test"`): ObMan split of the ids.
         template (`str`, *optional*, defaults to `VIEW_NAME_TEMPLATE`): File name of a view.
         retries (`int`, *optional*, defaults to 3): Further attempts after a failed one (a 404 is not retried).
-        timeout (`float`, *optional*, defaults to 30.0): Socket timeout in seconds.
+        timeout (`float`, *optional*, defaults to 10.0): Seconds to connect, and seconds without data, per attempt.
         backoff (`float`, *optional*, defaults to 1.0): First wait between attempts in seconds, doubled each time.
         num_workers (`int`, *optional*, defaults to 8): Parallel downloads.
         progress (`bool`, *optional*, defaults to `True`): Show a progress bar.
 
     Returns:
         [`FetchReport`]; ids in `missing` and `failed` are also logged.
+
+    Raises:
+        `OSError`: Another fetch is writing into `out`.
     """
     if not source.startswith(("http://", "https://")):
         raise ValueError(
@@ -142,9 +166,28 @@ def fetch_views(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     urls = resolve_views(ids, source, split, template)
+    # flock-based: released by the OS when the process ends, so a killed fetch leaves no stale lock behind.
+    lock = FileLock(out / LOCK_NAME, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise OSError(
+            f"another fetch is writing into {out} (it holds {out / LOCK_NAME}); wait for it to finish, or fetch into "
+            "another folder."
+        ) from None
+    try:
+        return _fetch_locked(urls, out, source, split, template, retries, timeout, backoff, num_workers, progress)
+    finally:
+        lock.release()
+
+
+def _fetch_locked(urls, out, source, split, template, retries, timeout, backoff, num_workers, progress) -> FetchReport:
     report = FetchReport()
+    unreachable: list[str] = []  # the first view that used all its attempts on timeouts or connection failures
 
     def fetch_one(sample_id: str, url: str) -> tuple[str, str, str | None]:
+        if unreachable:
+            return sample_id, "failed", f"not tried: {unreachable[0]}"
         destination = out / view_name(sample_id, split, template)
         if destination.exists():
             try:
@@ -157,6 +200,9 @@ def fetch_views(
             _download_verified(url, destination, retries, timeout, backoff)
         except _NotFound:
             return sample_id, "missing", url
+        except _Unreachable as error:
+            unreachable.append(f"{error} (for {sample_id}), so the server was taken to be unreachable")
+            return sample_id, "failed", str(error)
         except _RetryableError as error:
             return sample_id, "failed", str(error)
         return sample_id, "fetched", None
@@ -204,6 +250,11 @@ def _download_verified(url: str, destination: Path, retries: int, timeout: float
             continue
         os.replace(partial, destination)
         return
+    attempts = f"{retries + 1} attempt{'s' * bool(retries)}"
+    if isinstance(last_error, _ServerError):
+        raise _ServerError(f"server error: {url}: {last_error} ({attempts})")
+    if isinstance(last_error, _Unreachable):
+        raise _Unreachable(f"{last_error}: {url} ({attempts})")
     raise _RetryableError(f"{url}: {last_error}")
 
 
@@ -234,8 +285,16 @@ def _download_to(url: str, partial: Path, timeout: float) -> None:
             raise _NotFound(url) from None
         if error.code == 416:  # the partial file is already as long as (or longer than) the resource
             partial.unlink(missing_ok=True)
-        raise _RetryableError(f"HTTP {error.code} {error.reason}") from None
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+        kind = _ServerError if error.code >= 500 else _RetryableError
+        raise kind(f"HTTP {error.code} {error.reason}") from None
+    except (TimeoutError, urllib.error.URLError) as error:
+        reason = error.reason if isinstance(error, urllib.error.URLError) else error
+        if isinstance(reason, TimeoutError):  # socket.timeout is TimeoutError
+            raise _Unreachable(f"timed out: no answer within {timeout:g} s") from None
+        if isinstance(reason, OSError):  # refused, reset, no route, unknown host
+            raise _Unreachable(f"connection failed: {type(reason).__name__}: {reason}") from None
+        raise _RetryableError(f"{type(error).__name__}: {error}") from None
+    except (http.client.HTTPException, OSError) as error:
         raise _RetryableError(f"{type(error).__name__}: {error}") from None
 
 

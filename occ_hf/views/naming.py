@@ -18,6 +18,7 @@ paths, missing = download_views(dl_manager, ids, SEED_VIEWS_URL)   # through dat
 """
 
 import os
+import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -147,6 +148,9 @@ def download_views(
     split: str = "test",
     template: str = VIEW_NAME_TEMPLATE,
     num_workers: int | None = None,
+    timeout: float = 10.0,
+    retries: int = 3,
+    backoff: float = 1.0,
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Downloads (or finds) views through a `datasets.DownloadManager`, so they land in its cache.
 
@@ -154,6 +158,11 @@ def download_views(
     (the Decision metric counts it as wrong), so each id is fetched on its own and failures are collected. Views are
     small and many (6,227 in the seed's test split), so the time goes into round trips: they are fetched by
     `num_workers` threads, as `datasets` itself fetches many small files, under one progress bar.
+
+    Only a view the server does not have (404, or another 4xx) is missing. A server error (5xx), a timeout or a
+    failed connection is retried `retries` times with doubling waits; if it persists, the remaining views are not
+    tried and an `OSError` names the view and the failure, so the build stops instead of recording (and caching)
+    views as missing that the server never answered for, and a rerun tries again.
 
     A streaming download manager (`load_dataset(..., streaming=True)`) downloads nothing: every id keeps its URL,
     and the reader checks each view when its row is read ([`read_view_image`]), with the same reasons for a missing
@@ -164,11 +173,20 @@ def download_views(
         ids (`Sequence[str | int]`), source, split, template: As in [`resolve_views`].
         num_workers (`int`, *optional*): Parallel downloads; defaults to `datasets`' own
             `HF_DATASETS_MULTITHREADING_MAX_WORKERS` (16 unless set in the environment).
+        timeout (`float`, *optional*, defaults to 10.0): Seconds to connect, and seconds without data, per attempt
+            (aiohttp's own default is 5 minutes per request).
+        retries (`int`, *optional*, defaults to 3): Further attempts after a server error, timeout or failed
+            connection.
+        backoff (`float`, *optional*, defaults to 1.0): First wait between attempts in seconds, doubled each time.
 
     Returns:
         `(locations, missing)`: id -> local cached path of each readable view (the URL itself when streaming), and
         id -> reason for each view that is not there (`not found: <url>`) or not a readable image; both in the
         order of `ids`.
+
+    Raises:
+        `OSError`: A view failed with `server error: ...`, `timed out: ...` or `connection failed: ...` on every
+            attempt.
     """
     locations = resolve_views(ids, source, split, template)
     if getattr(dl_manager, "is_streaming", False):
@@ -182,13 +200,32 @@ def download_views(
     download_config = dl_manager.download_config.copy()
     download_config.extract_compressed_file = False
     download_config.disable_tqdm = True  # one bar for the views, not one per file
+    download_config.storage_options = _with_http_timeout(download_config.storage_options, timeout)
+    failures: list[str] = []  # the first view the server failed on every attempt; the others are then not tried
 
     def fetch(item: tuple[str, str]) -> tuple[str, str | None, str]:
         sample_id, location = item
-        try:
-            path = cached_path(location, download_config=download_config)
-        except FileNotFoundError:
-            return sample_id, None, f"not found: {location}"
+        for attempt in range(retries + 1):
+            if failures:
+                return sample_id, None, "not tried"
+            if attempt:
+                time.sleep(backoff * 2 ** (attempt - 1))
+            try:
+                path = cached_path(location, download_config=download_config)
+                break
+            except Exception as error:
+                failure = _transfer_failure(error)
+                if failure is None and isinstance(error, FileNotFoundError):
+                    return sample_id, None, f"not found: {location}"
+                if failure is None:
+                    raise
+        else:
+            failures.append(
+                f"{failure}: {location} (view of {sample_id}, {retries + 1} attempt{'s' * bool(retries)}); the views "
+                "server did not "
+                "serve it, so the remaining views were not tried: rerun when it answers again."
+            )
+            return sample_id, None, "not tried"
         try:
             verify_view_image(path)
         except ViewImageError as error:
@@ -199,6 +236,43 @@ def download_views(
     with ThreadPoolExecutor(workers) as pool:
         fetched = pool.map(fetch, locations.items())
         results = list(tqdm(fetched, total=len(locations), desc="3D views", unit="view"))
+    if failures:
+        raise OSError(failures[0])
     paths = {sample_id: path for sample_id, path, _ in results if path is not None}
     missing = {sample_id: reason for sample_id, path, reason in results if path is None}
     return paths, missing
+
+
+def _with_http_timeout(storage_options: dict, timeout: float) -> dict:
+    """`storage_options` of a download config with connect and read timeouts for fsspec's HTTP file system."""
+    import aiohttp
+    import fsspec
+
+    generic = {key: value for key, value in storage_options.items() if key not in fsspec.available_protocols()}
+    options = dict(storage_options)
+    for protocol in ("http", "https"):
+        protocol_options = {**generic, **storage_options.get(protocol, {})}
+        client_kwargs = protocol_options.get("client_kwargs", {})
+        # No total limit (a view is small, but a slow link is not an error); a silent server is.
+        client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+        protocol_options["client_kwargs"] = {"timeout": client_timeout, **client_kwargs}
+        options[protocol] = protocol_options
+    return options
+
+
+def _transfer_failure(error: BaseException) -> str | None:
+    """`server error: ...`, `timed out: ...` or `connection failed: ...` when `error` (or what it wraps: fsspec
+    turns every failure of a HEAD into a FileNotFoundError) is one a later attempt may not have; else `None`."""
+    import aiohttp
+
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, aiohttp.ClientResponseError):
+            return f"server error: HTTP {error.status} {error.message}" if error.status >= 500 else None
+        if isinstance(error, TimeoutError):  # asyncio's and aiohttp's timeouts are TimeoutError
+            return f"timed out: {type(error).__name__}"
+        if isinstance(error, aiohttp.ClientConnectionError | ConnectionError):
+            return f"connection failed: {type(error).__name__}: {error}"
+        error = error.__cause__ or error.__context__
+    return None

@@ -9,6 +9,7 @@ import io
 import json
 import re
 import tarfile
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -739,3 +740,189 @@ def test_converted_checkpoint_is_an_occ_internvl_checkpoint_end_to_end(tmp_path)
 
 def _stage_of(prompts: dict, question: str) -> str:
     return next(key for key in ("describe", "decide", "joint") if question in (prompts[key], *prompts["describe"]))
+
+
+def _set_config(folder, **changes):
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(config | changes))
+
+
+def test_unknown_template_writes_nothing_and_a_rerun_succeeds(tmp_path):
+    """Bug 11: an unknown conversation template failed after the weights and config were in OUTPUT_DIR, so the rerun
+    refused it as "not empty"."""
+    write_original(tmp_path / "src", "qwen2", "safetensors")
+    _set_config(tmp_path / "src", template="bogus")
+    with pytest.raises(CheckpointConversionError, match=r"src/config\.json: conversation template 'bogus' is not kn"):
+        main(["convert-checkpoint", str(tmp_path / "src"), str(tmp_path / "out")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]  # no output, no staging left behind
+    _set_config(tmp_path / "src", template="Hermes-2")
+    main(["convert-checkpoint", str(tmp_path / "src"), str(tmp_path / "out")])
+    assert InternVLProcessor.from_pretrained(tmp_path / "out").chat_template.startswith("{%- set stage_prompts")
+
+
+def test_failure_while_writing_leaves_the_output_folder_as_it_was(tmp_path, monkeypatch):
+    """The output is staged beside OUTPUT_DIR and moved into place at the end: a late failure writes nothing there."""
+    write_original(tmp_path / "src", "qwen2", "safetensors")
+    (tmp_path / "out").mkdir()  # an empty folder given as the output
+
+    def disk_full(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(OccInternVLProcessor, "save_pretrained", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        convert_checkpoint(tmp_path / "src", tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src"]
+    monkeypatch.undo()
+    convert_checkpoint(tmp_path / "src", tmp_path / "out")
+    assert (tmp_path / "out" / "model.safetensors").is_file()
+
+
+def test_overwrite_replaces_the_conversion_and_keeps_other_files(tmp_path):
+    write_original(tmp_path / "src", "qwen2", "safetensors")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "model-00001-of-00002.safetensors").write_bytes(b"stale shard of an earlier conversion")
+    (out / "config.json").write_text("{}")
+    convert_checkpoint(tmp_path / "src", out, overwrite=True)
+    assert (out / "notes.txt").read_text() == "mine" and not (out / "model-00001-of-00002.safetensors").exists()
+    assert InternVLForConditionalGeneration.from_pretrained(out).config.image_seq_length == IMAGE_TOKENS
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src"]
+
+
+def _legacy_bin(folder):
+    """A .bin in torch.save's pre-1.6 (non-zip) format, which cannot be memory-mapped, but is plain tensors."""
+    state_dict = torch.load(folder / "pytorch_model.bin", weights_only=True)
+    torch.save(state_dict, folder / "pytorch_model.bin", _use_new_zipfile_serialization=False)
+
+
+def test_legacy_bin_checkpoint_converts(tmp_path):
+    """A legacy (non-zip) .bin failed with a message about mmap; it is read into memory instead."""
+    config, state_dict = write_original(tmp_path / "src", "internlm2", "bin")
+    _legacy_bin(tmp_path / "src")
+    convert_checkpoint(tmp_path / "src", tmp_path / "out")
+    model = InternVLForConditionalGeneration.from_pretrained(tmp_path / "out").eval()
+    input_ids, pixel_values = model_inputs()
+    with torch.no_grad():
+        logits = model(input_ids=input_ids, pixel_values=pixel_values).logits
+    context_id = SPECIAL_TOKENS.index("<IMG_CONTEXT>")
+    reference = internvl_chat_logits(state_dict, config, pixel_values, input_ids, context_id)
+    torch.testing.assert_close(logits, reference, atol=1e-5, rtol=1e-5)
+
+
+def _damage(name: str, text: str | None = None, data: bytes | None = None, cut: bool = False):
+    def damage(folder):
+        path = folder / name
+        if cut:
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        else:
+            path.write_bytes(data if data is not None else text.encode())
+
+    return damage
+
+
+def _edit_config(edit):
+    def damage(folder):
+        config = json.loads((folder / "config.json").read_text())
+        edit(config)
+        (folder / "config.json").write_text(json.dumps(config))
+
+    return damage
+
+
+class _Payload:
+    """Unpickling it would run code; weights_only refuses it."""
+
+    def __reduce__(self):
+        return (print, ("ran",))
+
+
+DAMAGED_SOURCES = {  # id: (weights format, damage, message)
+    "config-invalid-json": ("safetensors", _damage("config.json", "{nope"), r"config\.json: not valid JSON"),
+    "config-a-list": ("safetensors", _damage("config.json", "[1, 2]"), r"config\.json: holds a JSON list"),
+    "no-llm-config": ("safetensors", _edit_config(lambda c: c.pop("llm_config")), r"no 'llm_config' object"),
+    "no-vision-config": ("safetensors", _edit_config(lambda c: c.pop("vision_config")), r"no 'vision_config' obj"),
+    "string-vocab-size": (
+        "safetensors",
+        _edit_config(lambda c: c["llm_config"].update(vocab_size="64")),
+        r"config\.json: llm_config\.vocab_size is '64', expected a positive integer",
+    ),
+    "index-invalid-json": (
+        "sharded",
+        _damage("model.safetensors.index.json", "{bad"),
+        r"model\.safetensors\.index\.json: not valid JSON",
+    ),
+    "index-without-weight-map": (
+        "sharded",
+        _damage("model.safetensors.index.json", '{"metadata": {}}'),
+        r"model\.safetensors\.index\.json: no 'weight_map' object",
+    ),
+    "truncated-safetensors": (
+        "safetensors",
+        _damage("model.safetensors", cut=True),
+        r"model\.safetensors: not a readable safetensors file .*download it again",
+    ),
+    "garbage-safetensors": (
+        "safetensors",
+        _damage("model.safetensors", data=b"garbage" * 10),
+        r"model\.safetensors: not a readable safetensors file",
+    ),
+    "truncated-bin": ("bin", _damage("pytorch_model.bin", cut=True), r"pytorch_model\.bin: not a readable torch"),
+    "pickle-payload-bin": (
+        "bin",
+        lambda folder: torch.save({"x": _Payload()}, folder / "pytorch_model.bin"),
+        r"pytorch_model\.bin: holds more than plain tensors, .*nothing in it was run: Unsupported global",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGED_SOURCES))
+def test_damaged_source_is_named_in_one_line(tmp_path, case, capsys):
+    """Each damaged file gets a CheckpointConversionError naming it (not a bare JSONDecodeError, KeyError,
+    SafetensorError, UnpicklingError), the CLI prints it in one line with exit 1, and nothing is written."""
+    from occ_hf.cli import run
+
+    weights_format, damage, message = DAMAGED_SOURCES[case]
+    write_original(tmp_path / "src", "qwen2", weights_format)
+    damage(tmp_path / "src")
+    with pytest.raises(CheckpointConversionError, match=message):
+        convert_checkpoint(tmp_path / "src", tmp_path / "out")
+    assert run(["convert-checkpoint", str(tmp_path / "src"), str(tmp_path / "out")]) == 1
+    captured = capsys.readouterr()
+    assert "ran" not in captured.out
+    assert captured.err.startswith("occ-hf: error: CheckpointConversionError: ") and captured.err.count("\n") == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+def test_truncated_archive_and_a_member_claiming_more_than_it_holds_are_named(tmp_path):
+    write_original(tmp_path / "InternVL2-1B", "qwen2", "safetensors")
+    with tarfile.open(tmp_path / "whole.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "InternVL2-1B", arcname="InternVL2-1B")
+    whole = (tmp_path / "whole.tar.gz").read_bytes()
+    (tmp_path / "truncated.tar.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(CheckpointConversionError, match=r"truncated\.tar\.gz: damaged or truncated archive \(EOFErr"):
+        convert_checkpoint(tmp_path / "truncated.tar.gz", tmp_path / "out")
+    with tarfile.open(tmp_path / "claims.tar.gz", "w:gz") as tar:  # a header claiming 20 GB, then the archive ends
+        tar.add(tmp_path / "InternVL2-1B" / "config.json", arcname="ckpt/config.json")
+        info = tarfile.TarInfo("ckpt/model.safetensors")
+        info.size = 20 * 10**9
+        tar.fileobj.write(info.tobuf(tar.format, tar.encoding, tar.errors))
+        tar.offset += tarfile.BLOCKSIZE
+    with pytest.raises(CheckpointConversionError, match=r"claims\.tar\.gz: damaged or truncated archive \(ReadError"):
+        convert_checkpoint(tmp_path / "claims.tar.gz", tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["InternVL2-1B", "claims.tar.gz", "truncated.tar.gz",
+                                                          "whole.tar.gz"]  # fmt: skip
+
+
+def test_archive_larger_than_the_free_space_is_refused_before_extracting(tmp_path, monkeypatch):
+    write_original(tmp_path / "InternVL2-1B", "qwen2", "safetensors")
+    with tarfile.open(tmp_path / "ckpt.tar", "w") as tar:
+        tar.add(tmp_path / "InternVL2-1B", arcname="InternVL2-1B")
+    # Only the free space is read; 1000 bytes is less than the checkpoint's members.
+    monkeypatch.setattr(
+        "occ_hf.models.occ_internvl.convert_occ_internvl.shutil.disk_usage", lambda path: SimpleNamespace(free=1000)
+    )
+    with pytest.raises(CheckpointConversionError, match=r"ckpt\.tar: its members claim .* GB free"):
+        convert_checkpoint(tmp_path / "ckpt.tar", tmp_path / "out")
+    assert not (tmp_path / "out").exists()

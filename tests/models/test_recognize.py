@@ -123,3 +123,25 @@ def test_processor_defaults_to_the_checkpoint(trained_tiny, images_and_views):
     images, views = images_and_views
     with torch.no_grad():
         assert model.recognize(images[:1], views=views[:1])[0].label == VIEW_CLASSES[0]
+
+
+def test_bad_batch_size_images_and_views_are_named(trained, images_and_views):
+    """Bug 12: batch_size=-1 returned [] (range(0, n, -1) is empty); a None image gave a TypeError naming no index."""
+    model, processor = trained
+    images, views = images_and_views
+    for batch_size in (-1, 0, 1.5, True, "2"):
+        with pytest.raises(ValueError, match=rf"batch_size must be a positive integer or None, got {batch_size!r}"):
+            model.recognize(images[:2], processor=processor, batch_size=batch_size)
+    with pytest.raises(ValueError, match="max_new_tokens must be a positive integer or None, got -3"):
+        model.recognize(images[:1], processor=processor, max_new_tokens=-3)
+    with pytest.raises(ValueError, match=r"images\[1\] is NoneType, expected a PIL image\."):
+        model.recognize([images[0], None], processor=processor)
+    with pytest.raises(ValueError, match=r"images\[0\] is str, expected a PIL image\."):
+        model.recognize(["rgb/00000000.jpg"], processor=processor)
+    with pytest.raises(ValueError, match=r"images is one Image; pass a list of PIL images, e\.g\. \[image\]"):
+        model.recognize(images[0], processor=processor)
+    with pytest.raises(ValueError, match=r"views\[1\] is int, expected a PIL image or None \(no view\)"):
+        model.recognize(images[:2], views=[None, 3], processor=processor)
+    with pytest.raises(ValueError, match="2 images but 3 views"):
+        model.recognize(images[:2], views=views[:3], processor=processor)
+    assert len(model.recognize(images[:2], processor=processor, batch_size=1)) == 2

@@ -1,9 +1,12 @@
 import json
 
+import pytest
+from jinja2.exceptions import TemplateError
 from transformers import AutoProcessor, AutoTokenizer
 
 from occ_hf.cli import main
 from occ_hf.cot.prompts import PROMPT_STYLES
+from occ_hf.models.occ_internvl.processing_occ_internvl import add_stage_prompts
 from occ_hf.obman import OCC_CLASSES
 
 
@@ -59,3 +62,24 @@ def test_init_tiny_cli(tmp_path):
 
     model = AutoModelForImageTextToText.from_pretrained(tmp_path / "tiny")
     assert 250_000 < model.num_parameters() < 400_000
+
+
+@pytest.mark.parametrize("template", ["init-tiny", "add_stage_prompts"])
+def test_unknown_stage_style_or_index_is_named(tiny_dir, template):
+    """A stage part naming no stage rendered into jinja's UndefinedError; both stage-aware templates now say which."""
+    processor = AutoProcessor.from_pretrained(tiny_dir)
+    if template == "add_stage_prompts":  # the converter's form: any chat template with the stage prelude
+        prompts = json.loads((tiny_dir / "config.json").read_text())["prompts"]
+        plain = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        processor.chat_template = add_stage_prompts(plain, prompts, "<IMG_CONTEXT>")
+
+    def render(part, **kwargs):
+        return processor.apply_chat_template([{"role": "user", "content": [part]}], **kwargs)
+
+    assert "What's the object in the hand?" in render({"type": "stage", "stage": "describe"})
+    with pytest.raises(TemplateError, match="Unknown stage nonexistent in a stage part: use one of describe, reflect"):
+        render({"type": "stage", "stage": "nonexistent"})
+    with pytest.raises(TemplateError, match="Unknown prompt_style poem: this chat template knows code, paper"):
+        render({"type": "stage", "stage": "describe"}, prompt_style="poem")
+    with pytest.raises(TemplateError, match="Stage describe has 3 questions: index must be 0 to 2, got 3"):
+        render({"type": "stage", "stage": "describe", "index": 3}, prompt_style="paper")

@@ -2,6 +2,7 @@
 
 import http.server
 import io
+import socket
 import threading
 from dataclasses import dataclass, field
 
@@ -26,6 +27,8 @@ class ViewServer:
     # Paths whose next full (non-Range) answer announces the whole length but stops halfway, then drops the socket.
     cut_once: set[str] = field(default_factory=set)
     ignore_range: bool = False
+    # Paths whose next requests (GET or HEAD) get these statuses (an error page), one each, before being served.
+    statuses: dict[str, list[int]] = field(default_factory=dict)
 
     def requests_for(self, name: str) -> list[str | None]:
         return [byte_range for path, byte_range in self.requests if path == "/" + name]
@@ -39,6 +42,10 @@ def _handler(server: ViewServer):
             pass
 
         def do_HEAD(self):
+            queued = server.statuses.get(self.path.lstrip("/"))
+            if queued:
+                self.send_error(queued.pop(0))
+                return
             body = server.files.get(self.path.lstrip("/"))
             if body is None:
                 self.send_error(404)
@@ -51,6 +58,10 @@ def _handler(server: ViewServer):
         def do_GET(self):
             byte_range = self.headers.get("Range")
             server.requests.append((self.path, byte_range))
+            queued = server.statuses.get(self.path.lstrip("/"))
+            if queued:
+                self.send_error(queued.pop(0))
+                return
             body = server.files.get(self.path.lstrip("/"))
             if body is None:
                 self.send_error(404)
@@ -92,6 +103,27 @@ def view_server():
     httpd.shutdown()
     httpd.server_close()
     thread.join()
+
+
+@pytest.fixture
+def silent_server():
+    """The URL of a server that accepts connections and never answers: the kernel completes the handshake into the
+    listen backlog, and nothing ever reads or replies."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    listener.close()
+
+
+@pytest.fixture
+def refusing_server():
+    """The URL of a port where nothing listens (bound, then closed, so no other test takes it meanwhile)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return f"http://127.0.0.1:{port}/"
 
 
 def png_bytes(seed: int, size: int = 64) -> bytes:

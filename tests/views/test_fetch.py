@@ -140,3 +140,73 @@ def test_download_views_in_parallel_gives_the_same_views_in_order(view_server, t
         assert Path(path).read_bytes() == view_server.files[view_name(sample_id)]
     assert "not a readable image" in missing["00000007"] and missing["00000005"].startswith("not found: ")
     assert manager.download_config.disable_tqdm is False  # the manager's own options are left as they were
+
+
+def test_server_error_is_retried_then_reported_as_such_and_not_as_missing(view_server, tmp_path, capsys):
+    """A 500 was reported (and kept) as a missing view; it is a failure a rerun tries again."""
+    _serve(view_server)
+    name = view_name("00000003")
+    view_server.statuses[name] = [500] * 3
+    report = _fetch(view_server, tmp_path, retries=2)
+    assert sorted(report.fetched) == ["00000000", "00000004"] and not report.missing
+    assert report.failed["00000003"].startswith(f"server error: {view_server.url}{name}: HTTP 500")
+    assert "(3 attempts)" in report.failed["00000003"] and len(view_server.requests_for(name)) == 3
+    again = _fetch(view_server, tmp_path)  # the server is fine again: the rerun fetches it
+    assert again.fetched == ["00000003"] and sorted(again.present) == ["00000000", "00000004"]
+
+
+def test_transient_server_errors_are_retried(view_server, tmp_path):
+    _serve(view_server, ids=["00000004"])
+    name = view_name("00000004")
+    view_server.statuses[name] = [503, 502]
+    report = _fetch(view_server, tmp_path, ids=["00000004"], retries=2)
+    assert report.fetched == ["00000004"] and len(view_server.requests_for(name)) == 3
+
+
+def test_a_server_that_never_answers_times_out_and_the_other_views_are_not_tried(silent_server, tmp_path):
+    """12 views from a server that never answered took ~5 minutes; after one view's attempts, the rest are skipped."""
+    ids = [f"{i:08d}" for i in range(12)]
+    report = fetch_views(ids, tmp_path, source=silent_server, retries=1, timeout=0.2, backoff=0.0, num_workers=2,
+                         progress=False)  # fmt: skip
+    assert not report.missing and not report.fetched and sorted(report.failed) == ids
+    timed_out = [reason for reason in report.failed.values() if reason.startswith("timed out: no answer within 0.2 s")]
+    assert 1 <= len(timed_out) <= 2  # the views the two workers had started
+    not_tried = [reason for reason in report.failed.values() if reason.startswith("not tried: timed out")]
+    assert len(timed_out) + len(not_tried) == 12 and "taken to be unreachable" in not_tried[0]
+
+
+def test_a_refused_connection_is_a_connection_failure(refusing_server, tmp_path):
+    report = fetch_views(["3"], tmp_path, source=refusing_server, retries=1, backoff=0.0, progress=False)
+    assert report.failed["00000003"].startswith("connection failed: ConnectionRefusedError") and not report.missing
+
+
+def test_a_second_fetch_into_the_same_folder_is_refused(view_server, tmp_path):
+    """Two fetches into one folder: the second died on the first one's .part file."""
+    from filelock import FileLock
+
+    from occ_hf.views.fetch import LOCK_NAME
+
+    _serve(view_server)
+    with FileLock(tmp_path / LOCK_NAME), pytest.raises(OSError, match=f"another fetch is writing into {tmp_path}"):
+        _fetch(view_server, tmp_path)
+    assert view_server.requests == [] and not list(tmp_path.glob("*.png*"))
+    assert sorted(_fetch(view_server, tmp_path).fetched) == IDS  # the lock is free again
+
+
+def test_download_views_keeps_server_errors_apart_from_missing_views(view_server, tmp_path):
+    """download_views (the dataset builder's path) reported a 500 as 'not found', so the build cached the view as
+    missing; it now retries and then stops the build, naming the failure."""
+    _serve(view_server, ids=["00000000", "00000004"])
+    manager = DownloadManager(download_config=DownloadConfig(cache_dir=tmp_path / "cache", disable_tqdm=True))
+    view_server.statuses[view_name("00000004")] = [500] * 100
+    with pytest.raises(OSError, match=r"server error: HTTP 500 .*view of 00000004, 2 attempts.*rerun"):
+        download_views(manager, ["0", "3", "4"], view_server.url, retries=1, backoff=0.0)
+    view_server.statuses[view_name("00000004")] = [503]  # a passing fault: retried
+    paths, missing = download_views(manager, ["0", "3", "4"], view_server.url, retries=1, backoff=0.0)
+    assert sorted(paths) == ["00000000", "00000004"] and list(missing) == ["00000003"]
+
+
+def test_download_views_from_a_server_that_never_answers_times_out(silent_server, tmp_path):
+    manager = DownloadManager(download_config=DownloadConfig(cache_dir=tmp_path / "cache", disable_tqdm=True))
+    with pytest.raises(OSError, match=r"timed out: .*\(view of 0000000\d, 1 attempt\)"):
+        download_views(manager, [str(i) for i in range(12)], silent_server, timeout=0.2, retries=0, num_workers=2)

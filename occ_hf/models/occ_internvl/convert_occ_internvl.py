@@ -70,18 +70,27 @@ Memory: the source weights are read once, renamed (only the split projections ar
 beside `output_dir`, then loaded strictly into `model_class` by `from_pretrained` and written by its
 `save_pretrained`, so a registered subclass writes its `auto_map` and modeling files as usual.
 
+Nothing is written into `output_dir` until the conversion is complete: the config and the template name are checked
+first, the whole output is written into a temporary folder beside `output_dir` (the same file system) and renamed
+into place at the end; a failure removes it and leaves `output_dir` as it was, so a rerun starts afresh.
+
 Archives are checked member by member before anything is written: absolute names, `..` components, links and device
-files are refused, and extraction then runs with `tarfile`'s `data` filter. `.bin` weights are read with
-`torch.load(weights_only=True)`.
+files are refused, members that claim more than the free space are refused, and extraction then runs with
+`tarfile`'s `data` filter; a truncated archive is named as such. `.bin` weights are read with
+`torch.load(weights_only=True)` (memory-mapped unless in torch's legacy pre-zip format). A damaged `config.json`,
+index or weights file is named in a [`CheckpointConversionError`].
 """
 
 import json
 import os
+import pickle
 import re
 import shutil
 import tarfile
 import tempfile
 import warnings
+import zipfile
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -177,7 +186,8 @@ class ConvertCheckpointConfig:
             Folder of a fast tokenizer (`tokenizer.json`) of the same vocabulary to use instead of the source's own;
             not needed for InternLM2's `tokenizer.model`, which is converted.
         overwrite (`bool`, *optional*, defaults to `False`):
-            Whether to write into a non-empty `output_dir`.
+            Whether to write into a non-empty `output_dir`: files of the same names are replaced, weight files of an
+            earlier conversion removed, other files kept.
     """
 
     src: str = field(metadata={"help": "Source checkpoint folder or .tar.gz/.tgz/.tar archive."})
@@ -243,8 +253,15 @@ def extract_archive(archive: str | os.PathLike, dest: str | os.PathLike) -> Path
         tar = tarfile.open(archive, "r:*")  # noqa: SIM115 (closed by the `with` below; open errors get a clear message)
     except (tarfile.TarError, OSError) as error:
         raise CheckpointConversionError(f"{archive}: not a readable tar archive ({error}).") from error
+    # A truncated download (gzip stream or tar data ending early) surfaces as any of these, in listing or extracting.
+    damaged = (tarfile.TarError, EOFError, zlib.error)
     with tar:
-        members = tar.getmembers()
+        try:
+            members = tar.getmembers()
+        except damaged as error:
+            raise CheckpointConversionError(
+                f"{archive}: damaged or truncated archive ({type(error).__name__}: {error}); download it again."
+            ) from error
         for member in members:
             _check_archive_member(archive, member)
         dest.mkdir(parents=True, exist_ok=True)
@@ -253,7 +270,20 @@ def extract_archive(archive: str | os.PathLike, dest: str | os.PathLike) -> Path
             # A second guard after the name checks: the resolved target must stay inside dest.
             if not (root / member.name).resolve().is_relative_to(root):
                 raise UnsafeArchiveError(f"{archive}: member {member.name!r} resolves outside the target folder.")
-        tar.extractall(dest, filter="data")
+        # Member sizes are only claims: checked against the free space first, so that a damaged header claiming
+        # 20 GB is refused before it fills the disk.
+        needed, free = sum(member.size for member in members), shutil.disk_usage(dest).free
+        if needed > free:
+            raise CheckpointConversionError(
+                f"{archive}: its members claim {needed / 1e9:.1f} GB but {dest} has {free / 1e9:.1f} GB free; free "
+                "some space, or check the archive (a damaged one can claim any size)."
+            )
+        try:
+            tar.extractall(dest, filter="data")
+        except damaged as error:
+            raise CheckpointConversionError(
+                f"{archive}: damaged or truncated archive ({type(error).__name__}: {error}); download it again."
+            ) from error
     return _find_checkpoint_folder(dest, archive)
 
 
@@ -298,13 +328,20 @@ def load_checkpoint_state_dict(folder: str | os.PathLike) -> dict[str, torch.Ten
     Returns:
         `dict[str, torch.Tensor]`: All tensors, by their names in the files.
     """
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     folder = Path(folder)
     indexes = [folder / name for name in ("model.safetensors.index.json", "pytorch_model.bin.index.json")]
     index = next((path for path in indexes if path.is_file()), None)
     if index is not None:
-        files = [folder / name for name in sorted(set(json.loads(index.read_text())["weight_map"].values()))]
+        weight_map = _read_json_object(index).get("weight_map")
+        if not isinstance(weight_map, dict) or not all(isinstance(name, str) for name in weight_map.values()):
+            raise CheckpointConversionError(
+                f"{index}: no 'weight_map' object (tensor name -> shard file name); re-create the index, or remove "
+                "it for a single weights file."
+            )
+        files = [folder / name for name in sorted(set(weight_map.values()))]
     else:
         files = [folder / name for name in ("model.safetensors", "pytorch_model.bin") if (folder / name).is_file()][:1]
     if not files:
@@ -316,16 +353,58 @@ def load_checkpoint_state_dict(folder: str | os.PathLike) -> dict[str, torch.Ten
         if not path.is_file():
             raise CheckpointConversionError(f"{path}: listed in {index.name} but missing.")
         if path.suffix == ".safetensors":
-            state_dict.update(load_file(path))
+            try:
+                state_dict.update(load_file(path))
+            except (SafetensorError, OSError) as error:
+                raise CheckpointConversionError(
+                    f"{path}: not a readable safetensors file ({error}); it may be truncated or damaged: download it "
+                    "again."
+                ) from error
             continue
+        # torch.save's zip format can be memory-mapped; the legacy format (before torch 1.6) is read into memory.
+        mmap = zipfile.is_zipfile(path)
         try:
-            state_dict.update(torch.load(path, map_location="cpu", weights_only=True, mmap=True))
+            loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        except pickle.UnpicklingError as error:
+            # weights_only refused the file before running anything. torch's message runs over many lines, and
+            # only its "WeightsUnpickler error:" line says what the file holds.
+            match = re.search(r"WeightsUnpickler error: ([^.\n]*)", str(error))
+            reason = match.group(1) if match else f"{type(error).__name__}: {str(error).strip()[:200]}"
+            raise CheckpointConversionError(
+                f"{path}: holds more than plain tensors, which torch.load(weights_only=True) refuses (nothing in it "
+                f"was run: {reason}); convert it to safetensors where it was made."
+            ) from error
         except Exception as error:
             raise CheckpointConversionError(
-                f"{path}: cannot be read as a plain tensor file with weights_only=True ({error}); convert it to "
-                "safetensors where it was made."
+                f"{path}: not a readable torch weights file ({type(error).__name__}: {error}); it may be truncated "
+                "or damaged: download it again, or convert it to safetensors where it was made."
             ) from error
+        if not isinstance(loaded, dict) or not all(isinstance(value, torch.Tensor) for value in loaded.values()):
+            raise CheckpointConversionError(
+                f"{path}: holds a {type(loaded).__name__}, not a dict of tensors (a state dict); save "
+                "model.state_dict() instead."
+            )
+        state_dict.update(loaded)
     return state_dict
+
+
+def _read_json_object(path: Path) -> dict:
+    """
+    The JSON object in `path` (a `config.json`, an index, a tokenizer config).
+
+    Raises:
+        [`CheckpointConversionError`]: The file is not UTF-8 JSON, or holds something other than an object; the
+            message names the file.
+    """
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointConversionError(f"{path}: not valid JSON ({error}); fix or re-download it.") from error
+    if not isinstance(value, dict):
+        raise CheckpointConversionError(
+            f"{path}: holds a JSON {type(value).__name__}, not an object; is this the checkpoint's file?"
+        )
+    return value
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -780,35 +859,62 @@ def convert_checkpoint(
     src, output_dir = Path(src), Path(output_dir)
     if not src.exists():
         raise CheckpointConversionError(f"{src}: no such checkpoint folder or archive.")
+    if src.is_file() and not src.name.endswith(ARCHIVE_SUFFIXES):
+        raise CheckpointConversionError(f"{src}: a file source must be a {', '.join(ARCHIVE_SUFFIXES)} archive.")
+    if output_dir.exists() and not output_dir.is_dir():
+        raise CheckpointConversionError(f"{output_dir}: exists and is not a folder; choose another output folder.")
     if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
         raise CheckpointConversionError(f"{output_dir}: not empty; choose another folder or pass overwrite=True.")
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    # Extraction and staging happen beside the output (same disk, which has room for it), and vanish afterwards.
-    with tempfile.TemporaryDirectory(prefix=f".{output_dir.name}.convert-", dir=output_dir.parent) as work:
+    _torch_dtype(dtype, None)  # a bad --dtype is refused before any work
+    destination = output_dir.resolve()
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    # Extraction and the whole output are staged beside the destination (same file system, so the final move is a
+    # rename), and vanish with this folder whatever happens: a failed conversion leaves output_dir as it was.
+    with tempfile.TemporaryDirectory(prefix=f".{destination.name}.convert-", dir=destination.parent) as work:
         work = Path(work)
-        if src.is_file():
-            if not src.name.endswith(ARCHIVE_SUFFIXES):
-                raise CheckpointConversionError(
-                    f"{src}: a file source must be a {', '.join(ARCHIVE_SUFFIXES)} archive."
-                )
-            folder = extract_archive(src, work / "source")
-        else:
-            folder = src
+        folder = extract_archive(src, work / "source") if src.is_file() else src
         config_path = folder / "config.json"
         if not config_path.is_file():
             raise CheckpointConversionError(f"{folder}: no config.json; is this a checkpoint folder?")
-        source_config = json.loads(config_path.read_text())
+        source_config = _read_json_object(config_path)
         model_type = source_config.get("model_type")
+        staged = work / "output"
         if model_type == "internvl_chat":
-            return _convert_original(
-                folder, source_config, output_dir, work, config_class, model_class, dtype, image_token_id, tokenizer
+            summary = _convert_original(
+                folder, source_config, staged, work, config_class, model_class, dtype, image_token_id, tokenizer
             )
-        if model_type in ("internvl", config_class.model_type):
-            return _convert_native(folder, source_config, output_dir, config_class, model_class, dtype)
-        raise CheckpointConversionError(
-            f"{config_path}: model_type {model_type!r} is neither an original InternVL checkpoint ('internvl_chat') "
-            f"nor a native one ('internvl' or {config_class.model_type!r})."
-        )
+        elif model_type in ("internvl", config_class.model_type):
+            summary = _convert_native(folder, source_config, staged, config_class, model_class, dtype)
+        else:
+            raise CheckpointConversionError(
+                f"{config_path}: model_type {model_type!r} is neither an original InternVL checkpoint "
+                f"('internvl_chat') nor a native one ('internvl' or {config_class.model_type!r})."
+            )
+        _move_into_place(staged, destination)
+    summary.output_dir = str(output_dir)
+    return summary
+
+
+def _move_into_place(staged: Path, destination: Path) -> None:
+    """Moves the staged output to `destination`: one rename, or entry by entry into a non-empty folder."""
+    if not destination.exists() or not any(destination.iterdir()):
+        if destination.exists():
+            destination.rmdir()  # empty: a folder cannot be renamed over an existing one everywhere
+        os.replace(staged, destination)
+        return
+    # overwrite=True: entries of the same name are replaced, others kept; weight files of an earlier conversion that
+    # this one does not have are removed (as save_pretrained removes stale shards), so no stale shard gets loaded.
+    for stale in destination.iterdir():
+        if stale.is_file() and _WEIGHT_FILE.fullmatch(stale.name) and not (staged / stale.name).exists():
+            stale.unlink()
+    for entry in staged.iterdir():
+        target = destination / entry.name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        os.replace(entry, target)
+
+
+_WEIGHT_FILE = re.compile(r"(model|pytorch_model)(-\d+-of-\d+)?\.(safetensors|bin)(\.index\.json)?")
 
 
 def _torch_dtype(dtype: str, declared: str | None) -> torch.dtype:
@@ -879,9 +985,21 @@ def _convert_original(
     from huggingface_hub import save_torch_state_dict
 
     source = str(folder / "config.json")
+    _check_chat_config(chat_config, source)
+    declared = chat_config.get("torch_dtype") or chat_config["llm_config"].get("torch_dtype")
+    torch_dtype = _torch_dtype(dtype, declared)
     tokenizer = _load_tokenizer(Path(tokenizer_path) if tokenizer_path is not None else folder, work)
+    template_name = chat_config.get("template")
     if tokenizer is not None:
         _check_tokenizer_fits_source(tokenizer, folder, chat_config["llm_config"]["vocab_size"])
+        if template_name is None:
+            raise CheckpointConversionError(
+                f"{source}: no 'template' (conversation template name) to build a chat from."
+            )
+        try:
+            conversation_chat_template(template_name)  # an unknown name is refused before anything is converted
+        except CheckpointConversionError as error:
+            raise CheckpointConversionError(f"{source}: {error}") from None
     if image_token_id is None:
         if tokenizer is None:
             raise CheckpointConversionError(
@@ -901,17 +1019,11 @@ def _convert_original(
     config.save_pretrained(staging)
     save_torch_state_dict(state_dict, staging)
     del state_dict
-    declared = chat_config.get("torch_dtype") or chat_config["llm_config"].get("torch_dtype")
-    model = _load_strictly(model_class, staging, config, _torch_dtype(dtype, declared))
+    model = _load_strictly(model_class, staging, config, torch_dtype)
     model.save_pretrained(output_dir)
 
-    template_name = chat_config.get("template")
     chat_template_source = "none (no tokenizer)"
     if tokenizer is not None:
-        if template_name is None:
-            raise CheckpointConversionError(
-                f"{source}: no 'template' (conversation template name) to build a chat from."
-            )
         chat_template = conversation_chat_template(
             template_name, chat_config.get("system_message"), tokenizer.context_image_token
         )
@@ -970,15 +1082,45 @@ def _convert_original(
     )
 
 
+def _check_chat_config(chat_config: dict, source: str) -> None:
+    """The fields of an original config that the conversion reads are there and of the right type."""
+    for name in ("vision_config", "llm_config"):
+        if not isinstance(chat_config.get(name), dict):
+            raise CheckpointConversionError(
+                f"{source}: no {name!r} object, which every InternVLChatModel config.json has; is this an original "
+                "InternVL checkpoint?"
+            )
+    sizes = {
+        "vision_config": ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                          "image_size", "patch_size"),
+        "llm_config": ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"),
+    }  # fmt: skip
+    for section, names in sizes.items():
+        for name in names:
+            value = chat_config[section].get(name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise CheckpointConversionError(
+                    f"{source}: {section}.{name} is {value!r}, expected a positive integer."
+                )
+    force_image_size = chat_config.get("force_image_size")
+    if force_image_size is not None and (isinstance(force_image_size, bool) or not isinstance(force_image_size, int)):
+        raise CheckpointConversionError(
+            f"{source}: force_image_size is {force_image_size!r}, expected a positive integer or null."
+        )
+    template = chat_config.get("template")
+    if template is not None and not isinstance(template, str):
+        raise CheckpointConversionError(f"{source}: template is {template!r}, expected a conversation template name.")
+
+
 def _check_tokenizer_fits_source(tokenizer, folder: Path, vocab_size: int) -> None:
     """A tokenizer used for `folder` must give the source's added tokens (<IMG_CONTEXT>, <|im_end|>, ...) their ids."""
     expected = {}
     config_path, added_path = folder / "tokenizer_config.json", folder / "added_tokens.json"
     if config_path.is_file():
-        decoder = json.loads(config_path.read_text()).get("added_tokens_decoder", {})
+        decoder = _read_json_object(config_path).get("added_tokens_decoder", {})
         expected |= {entry["content"]: int(token_id) for token_id, entry in decoder.items()}
     if added_path.is_file():
-        expected |= json.loads(added_path.read_text())
+        expected |= _read_json_object(added_path)
     wrong = {token: (token_id, tokenizer.convert_tokens_to_ids(token)) for token, token_id in expected.items()}
     wrong = {token: ids for token, ids in wrong.items() if ids[0] != ids[1]}
     if wrong:
@@ -1009,9 +1151,7 @@ def _load_tokenizer(folder: Path, work: Path):
     # Loaded from a copy without config.json, which AutoTokenizer would otherwise read as a (foreign) model config.
     copy = work / "tokenizer"
     copy.mkdir()
-    if not (folder / "tokenizer.json").is_file() and "auto_map" in json.loads(
-        (folder / "tokenizer_config.json").read_text()
-    ):
+    if not (folder / "tokenizer.json").is_file() and "auto_map" in _read_json_object(folder / "tokenizer_config.json"):
         # InternLM2's tokenizer (tokenizer.model + remote code): converted to a fast one, so no remote code runs.
         if not (folder / "tokenizer.model").is_file():
             return None
@@ -1067,7 +1207,7 @@ def convert_internlm2_tokenizer(folder: str | os.PathLike):
             f"{model_path}: converting InternLM2's sentencepiece tokenizer needs protobuf; pip install "
             '"occ-hf[convert]" (or pass --tokenizer a fast tokenizer of the same vocabulary).'
         )
-    tokenizer_config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    tokenizer_config = _read_json_object(config_path) if config_path.is_file() else {}
     proto = import_protobuf().ModelProto()
     try:
         proto.ParseFromString(model_path.read_bytes())

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 import torch
 from transformers import AutoProcessor, InternVLForConditionalGeneration
 from transformers.cache_utils import DynamicCache, DynamicLayer
+from transformers.image_utils import is_valid_image
 
 from .configuration_occ_internvl import DECISION_POLICIES, OccInternVLConfig
 from .processing_occ_internvl import question_content
@@ -216,6 +217,21 @@ class _BatchedChat:
         }
 
 
+def _image_list(images, name: str, allow_none: bool = False) -> list:
+    """`images` as a list, each item checked to be an image (PIL, or an array or tensor the processor takes)."""
+    if is_valid_image(images) or isinstance(images, (str, bytes)):
+        raise ValueError(f"{name} is one {type(images).__name__}; pass a list of PIL images, e.g. [{name[:-1]}].")
+    try:
+        images = list(images)
+    except TypeError:
+        raise ValueError(f"{name} is a {type(images).__name__}; pass a list of PIL images.") from None
+    for index, image in enumerate(images):
+        if not (is_valid_image(image) or (allow_none and image is None)):
+            expected = "a PIL image or None (no view)" if allow_none else "a PIL image"
+            raise ValueError(f"{name}[{index}] is {type(image).__name__}, expected {expected}.")
+    return images
+
+
 class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
     r"""
     transformers' [`InternVLForConditionalGeneration`] with OCC-MLLM-CoT's recognition ([`recognize`]). The network,
@@ -296,7 +312,7 @@ class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
             max_new_tokens (`int`, *optional*, defaults to `config.max_new_tokens`):
                 Tokens generated per stage.
             batch_size (`int`, *optional*):
-                Images per batch; all at once by default.
+                Images per batch (a positive integer); all at once by default.
             reuse_cache (`bool`, *optional*, defaults to `True`):
                 Reuse each turn's KV cache for the next turn of the conversation.
             generation_kwargs (`dict`, *optional*):
@@ -306,10 +322,13 @@ class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
         Returns:
             `list[OccRecognition]`: one per image, in order.
         """
-        images = list(images)
-        views = list(views) if views is not None else [None] * len(images)
+        images = _image_list(images, "images")
+        views = _image_list(views, "views", allow_none=True) if views is not None else [None] * len(images)
         if len(views) != len(images):
             raise ValueError(f"Got {len(images)} images but {len(views)} views: pass one view (or None) per image.")
+        for name, value in (("batch_size", batch_size), ("max_new_tokens", max_new_tokens)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None, got {value!r}.")
         policy = policy or self.config.decision_policy
         if policy not in DECISION_POLICIES:
             raise ValueError(f"Unknown policy {policy!r}: use one of {DECISION_POLICIES}.")
@@ -322,8 +341,8 @@ class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
             missing = [index for index, view in enumerate(views) if view is None]
             raise ValueError(f"policy='joint' needs a view for every image; images {missing} have none.")
         processor = processor if processor is not None else self._default_processor()
-        max_new_tokens = max_new_tokens or self.config.max_new_tokens
-        batch_size = batch_size or max(len(images), 1)
+        max_new_tokens = max_new_tokens if max_new_tokens is not None else self.config.max_new_tokens
+        batch_size = batch_size if batch_size is not None else max(len(images), 1)
         results = []
         for start in range(0, len(images), batch_size):
             batch = slice(start, start + batch_size)

@@ -31,6 +31,42 @@ def stage_prompt_tables(prompts: dict) -> dict:
     return {name: {key: table[key] for key in STAGE_KEYS} for name, table in prompts.items()}
 
 
+def stage_style_jinja(tables: str, style: str) -> str:
+    """
+    Jinja that sets `style` to the stage table of the `prompt_style` template argument (default `code`), raising a
+    `TemplateError` that names the known styles for an unknown one. `tables` is the variable holding
+    [`stage_prompt_tables`].
+    """
+    return (
+        "{%- if prompt_style is defined and prompt_style not in " + tables + " -%}"
+        "{{- raise_exception('Unknown prompt_style ' ~ prompt_style ~ ': this chat template knows ' ~ ("
+        + tables
+        + " | list | join(', ')) ~ '.') -}}{%- endif -%}"
+        "{%- set " + style + " = " + tables + "[prompt_style if prompt_style is defined else 'code'] -%}"
+    )
+
+
+def stage_question_jinja(style: str) -> str:
+    """
+    Jinja that sets `question` to the question of the `stage` part `part` in the stage table `style` (its `index`
+    picking among the describe questions), raising a `TemplateError` that names the known stages (or the valid
+    indices) instead of rendering an undefined question.
+    """
+    return (
+        "{%- if part['stage'] not in " + style + " -%}"
+        "{{- raise_exception('Unknown stage ' ~ part['stage'] ~ ' in a stage part: use one of "
+        + ", ".join(STAGE_KEYS)
+        + ".') -}}{%- endif -%}"
+        "{%- set question = " + style + "[part['stage']] -%}"
+        "{%- if question is not string -%}"
+        "{%- set stage_index = part['index'] if 'index' in part else 0 -%}"
+        "{%- if stage_index is not integer or stage_index < 0 or stage_index >= question | length -%}"
+        "{{- raise_exception('Stage ' ~ part['stage'] ~ ' has ' ~ question | length ~ ' questions: index must be "
+        "0 to ' ~ (question | length - 1) ~ ', got ' ~ stage_index ~ '.') -}}{%- endif -%}"
+        "{%- set question = question[stage_index] -%}{%- endif -%}"
+    )
+
+
 def add_stage_prompts(chat_template: str, prompts: dict, image_token: str) -> str:
     """
     `chat_template` with `stage` parts: a prelude rewrites every message that has one, then the template renders.
@@ -50,9 +86,11 @@ def add_stage_prompts(chat_template: str, prompts: dict, image_token: str) -> st
         `str`: The extended template.
     """
     prelude = (
-        "{%- set stage_prompts = " + json.dumps(stage_prompt_tables(prompts)) + " -%}"
-        "{%- set stage_style = stage_prompts[prompt_style if prompt_style is defined else 'code'] -%}"
-        "{%- set staged = namespace(messages=[]) -%}"
+        "{%- set stage_prompts = "
+        + json.dumps(stage_prompt_tables(prompts))
+        + " -%}"
+        + stage_style_jinja("stage_prompts", "stage_style")
+        + "{%- set staged = namespace(messages=[]) -%}"
         "{%- for message in messages -%}"
         "{%- if message['content'] is string "
         "or not (message['content'] | selectattr('type', 'equalto', 'stage') | list) -%}"
@@ -61,10 +99,8 @@ def add_stage_prompts(chat_template: str, prompts: dict, image_token: str) -> st
         "{%- set parts = namespace(items=[]) -%}"
         "{%- for part in message['content'] if part['type'] != 'image' -%}"
         "{%- if part['type'] == 'stage' -%}"
-        "{%- set question = stage_style[part['stage']] -%}"
-        "{%- if question is not string -%}"
-        "{%- set question = question[part['index'] if 'index' in part else 0] -%}{%- endif -%}"
-        "{%- set parts.items = parts.items + "
+        + stage_question_jinja("stage_style")
+        + "{%- set parts.items = parts.items + "
         "[{'type': 'text', 'text': question | replace('<image>', " + json.dumps(image_token) + ")}] -%}"
         "{%- else -%}{%- set parts.items = parts.items + [part] -%}{%- endif -%}"
         "{%- endfor -%}"
@@ -129,4 +165,11 @@ class OccInternVLProcessor(InternVLProcessor):
         return question_content(question, images)
 
 
-__all__ = ["OccInternVLProcessor", "add_stage_prompts", "question_content", "stage_prompt_tables"]
+__all__ = [
+    "OccInternVLProcessor",
+    "add_stage_prompts",
+    "question_content",
+    "stage_prompt_tables",
+    "stage_question_jinja",
+    "stage_style_jinja",
+]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ...cot.prompts import COT_ANSWER, COT_QUESTION, PROMPT_STYLES
 from .configuration_occ_internvl import OCC_CLASS_NAMES
-from .processing_occ_internvl import stage_prompt_tables
+from .processing_occ_internvl import stage_prompt_tables, stage_question_jinja, stage_style_jinja
 
 
 __all__ = ["TinyOccInternVLConfig", "build_chat_template", "build_tokenizer", "init_tiny_checkpoint"]
@@ -115,9 +115,11 @@ def build_chat_template() -> str:
     stage_prompts = stage_prompt_tables({name: style.to_dict() for name, style in PROMPT_STYLES.items()})
     image = IMAGE_TOKENS["context_image_token"]
     return (
-        "{%- set stage_prompts = " + json.dumps(stage_prompts) + " -%}\n"
-        "{%- set style = stage_prompts[prompt_style if prompt_style is defined else 'code'] -%}\n"
-        "{%- for message in messages -%}\n"
+        "{%- set stage_prompts = "
+        + json.dumps(stage_prompts)
+        + " -%}\n"
+        + stage_style_jinja("stage_prompts", "style")
+        + "\n{%- for message in messages -%}\n"
         "{{- '" + IM_START + "' + message['role'] + '\\n' -}}\n"
         "{%- set parts = [{'type': 'text', 'text': message['content']}] if message['content'] is string "
         "else message['content'] -%}\n"
@@ -128,10 +130,10 @@ def build_chat_template() -> str:
         "{%- elif part['type'] == 'image' and not has_stage -%}"
         "{%- set rendered.text = rendered.text + '" + image + "' -%}\n"
         "{%- elif part['type'] == 'stage' -%}\n"
-        "{%- set question = style[part['stage']] -%}\n"
-        "{%- if question is not string -%}"
-        "{%- set question = question[part['index'] if 'index' in part else 0] -%}{%- endif -%}\n"
-        "{%- set rendered.text = rendered.text + question | replace('<image>', '" + image + "') -%}\n"
+        + stage_question_jinja("style")
+        + "\n{%- set rendered.text = rendered.text + question | replace('<image>', '"
+        + image
+        + "') -%}\n"
         "{%- endif -%}\n"
         "{%- endfor -%}\n"
         "{%- if message['role'] == 'assistant' -%}\n"
