@@ -1,5 +1,6 @@
-"""Runs `occ-hf ARGS...` and kills its own process with SIGKILL right after checkpoint STEP is saved, as a crash,
-an OOM kill or a pre-empted node would: no handler, no `finally`, no flush.
+"""Runs `occ-hf ARGS...` and kills its own process with SIGKILL right after the first checkpoint at or past optimizer
+step STEP is saved (1: the first checkpoint), as a crash, an OOM kill or a pre-empted node would: no handler, no
+`finally`, no flush. A negative STEP never kills.
 
 ```bash
 python tests/train/kill_after_checkpoint.py 3 train sft --config recipes/tiny/sft_reflection.yaml --save_steps 1
@@ -22,7 +23,7 @@ class KillAfterCheckpoint(TrainerCallback):
 
     def on_save(self, args, state, control, **kwargs):
         # Trainer calls on_save once the checkpoint folder is complete (trainer_state.json written last).
-        if state.global_step == self.step:
+        if 0 <= self.step <= state.global_step:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
