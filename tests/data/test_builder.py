@@ -178,7 +178,7 @@ def test_corrupt_image_is_named_or_counted(obman_root, tmp_path, caplog):
     root = _copy(obman_root, tmp_path)
     image = root / "test" / "rgb" / "00000004.jpg"
     image.write_bytes(image.read_bytes()[:300])
-    with _raises_while_generating(ObManFormatError, r"rgb/00000004\.jpg: corrupt or truncated image"):
+    with _raises_while_generating(ObManFormatError, r"rgb/00000004\.jpg: not a readable image"):
         _load("reflection", root, str(tmp_path / "c1"), split="test")
     with caplog.at_level(logging.WARNING):
         ds = _load("reflection", root, str(tmp_path / "c2"), split="test", on_bad_sample="skip")
