@@ -2,10 +2,11 @@
 
 A downloaded or extracted split can hold things that look like files and are not: a FIFO (opening it blocks until a
 writer comes, so a build hangs forever), a link to `/dev/zero` (reading it never ends), or a 48 KB PNG claiming
-20000 x 20000 pixels (PIL refuses it with a `DecompressionBombError`, which is not an `OSError`, or only warns below
-twice its pixel limit and then decodes 400 MB). The ObMan reader (meta, rgb, segm) and the views code (`occ_hf.views`)
-read every file through [`read_regular_file`] and decode every image through [`decode_image`], so each of these
-becomes one error naming the file, of the class the caller handles (and skips where the user asked for skips).
+20000 x 20000 pixels (PIL refuses it with a `DecompressionBombError`, which is not an `OSError`; below twice its
+pixel limit PIL only warns, then decodes hundreds of megabytes). The ObMan reader (meta, rgb, segm) and the views
+code (`occ_hf.views`) read every file through [`read_regular_file`] and decode every image through
+[`decode_image`], so each of these becomes one error naming the file, of the class the caller handles (and skips
+where the user asked for skips).
 
 ```python
 data = read_regular_file("obman/test/segm/00000003.png", MAX_IMAGE_FILE_BYTES)   # bytes, or ObManFormatError
@@ -16,7 +17,6 @@ image = decode_image(data, "obman/test/segm/00000003.png")                      
 import io
 import os
 import stat
-import warnings
 
 from PIL import Image, UnidentifiedImageError
 
@@ -102,7 +102,8 @@ def decode_image(
 
     `Image.verify` alone checks the container (PNG chunk CRCs) but not that every pixel decodes, and a truncated
     file passes it; decoding with `load` catches that, so both are run. An image over PIL's pixel limit
-    (`PIL.Image.MAX_IMAGE_PIXELS`) is refused, whether PIL would raise `DecompressionBombError` or only warn.
+    (`PIL.Image.MAX_IMAGE_PIXELS`) is refused, whether PIL would raise `DecompressionBombError` or only warn (its
+    `DecompressionBombWarning` is then still issued, and the refusal follows).
 
     Args:
         data (`bytes`): The file's content.
@@ -116,16 +117,25 @@ def decode_image(
         `error`: naming `name`, when `data` is not a whole image or is too large.
     """
     try:
-        with warnings.catch_warnings():
-            # Below twice the limit PIL only warns, then decodes; the warning is as much a refusal as the error.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        image = Image.open(io.BytesIO(data))
+        # Between the limit and twice it PIL only warns, then decodes. Refusing here, rather than turning the warning
+        # into an error with `warnings.catch_warnings` (not thread-safe: views are read by a pool of threads), keeps
+        # the process's warning filters as they were.
+        _check_pixels(image.width * image.height)
+        if not header_only:
+            image.verify()
             image = Image.open(io.BytesIO(data))
-            if not header_only:
-                image.verify()
-                image = Image.open(io.BytesIO(data))
-                image.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as bomb:
+            image.load()
+    except Image.DecompressionBombError as bomb:
         raise error(f"{name}: image too large to decode ({bomb}); it is not an ObMan-sized image, so {fix}.") from bomb
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as bad:
         raise error(f"{name}: not a readable image, corrupt or truncated ({bad}); {fix}.") from bad
     return image
+
+
+def _check_pixels(pixels: int) -> None:
+    if Image.MAX_IMAGE_PIXELS is not None and pixels > Image.MAX_IMAGE_PIXELS:
+        raise Image.DecompressionBombError(
+            f"Image size ({pixels} pixels) exceeds limit of {Image.MAX_IMAGE_PIXELS} pixels, could be decompression "
+            "bomb DOS attack"
+        )
