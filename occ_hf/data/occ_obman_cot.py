@@ -55,6 +55,7 @@ from occ_hf.cot import (
 from occ_hf.cot.clarity import SEED_UNCLEAR_IDS
 from occ_hf.data import OBMAN_SPLITS
 from occ_hf.obman import OCC_CLASSES, ObManFormatError, ObManSplit, UnknownClassError, load_meta, read_id_list
+from occ_hf.obman.input_files import MAX_IMAGE_FILE_BYTES, decode_image, read_regular_file
 from occ_hf.obman.reader import SYNTH_MARKER
 
 
@@ -399,13 +400,9 @@ def _row(config_name: str, style, class_name: str, clear: bool, image: dict, vie
 
 def _image_file(path: Path) -> dict:
     """Reads an image file and decodes it fully once, so a corrupt or truncated file fails here, named."""
-    from occ_hf.views import ViewImageError, check_image_bytes
-
-    data = path.read_bytes()
     try:
-        check_image_bytes(data, path)
-    except ViewImageError as error:
-        raise ObManFormatError(
-            f"{path}: corrupt or truncated image ({error.__cause__}); re-download or re-render it."
-        ) from error
+        data = read_regular_file(path, MAX_IMAGE_FILE_BYTES)
+    except FileNotFoundError:
+        raise ObManFormatError(f"{path}: image not found (is the split complete?).") from None
+    decode_image(data, path)
     return {"path": path.name, "bytes": data}

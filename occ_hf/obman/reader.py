@@ -20,7 +20,10 @@ Meta keys read here: `class_id` (ShapeNet synset), `sample_id` (ShapeNet model i
 model coordinates to Blender's camera frame, scale included), `obj_scale`, `side`, and `obj_visibility_ratio`
 when the split has no amodal mask; the whole dict stays available as `ObManSample.meta`. The loaders ignore
 `obj_path` (a path on the authors' machines) and so do we. Meta files are unpickled with the restricted unpickler
-of `occ_hf.obman.safe_pickle`.
+of `occ_hf.obman.safe_pickle`; every file is read through `occ_hf.obman.input_files` (regular files only, bounded
+size, images under PIL's pixel limit). Each sample's rgb header is read (an empty file or an HTML page fails here,
+named), its segm must be a PNG of the rgb's size, and the meta values used here are checked in one place
+(`ObManSplit.pose_from_meta`, `class_name_of`, `occlusion_from_meta`).
 
 ```python
 split = ObManSplit("/data/obman", "test", shapenet_root="/data/ShapeNetCore.v2", on_unknown_class="skip")
@@ -40,11 +43,11 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from .camera import BLENDER_TO_OPENCV, Camera, obman_camera
 from .classes import OBMAN_SYNSETS, SYNSET_TO_CLASS
 from .errors import ObManFormatError
+from .input_files import MAX_IMAGE_FILE_BYTES, decode_image, read_regular_file
 from .safe_pickle import load_meta
 
 
@@ -56,6 +59,7 @@ __all__ = [
     "ObManSplit",
     "UnknownClassError",
     "occlusion_from_masks",
+    "read_rgb_size",
     "read_segm",
 ]
 
@@ -128,22 +132,35 @@ def read_segm(path: str | os.PathLike) -> np.ndarray:
     """Reads an ObMan `segm/*.png` as `[H, W, 3]` uint8 in OpenCV's channel order (full, hand, object).
 
     The writer saved it with `cv2.imwrite`, which stores channel 0 as blue; PIL decodes RGB, so we reverse it.
+    The file must be a PNG: a lossy format (a JPEG renamed `.png`) shifts the label values at every edge, so the
+    masks and the occlusion would change without any error.
     """
     try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode not in ("RGB", "RGBA", "L", "P"):
-                raise ObManFormatError(f"{path}: segmentation image has mode {image.mode}, expected 3 channels.")
-            if image.mode == "L":
-                full = np.asarray(image)
-                return np.stack([full, np.zeros_like(full), np.zeros_like(full)], axis=-1)
-            return np.ascontiguousarray(np.asarray(image.convert("RGB"))[..., ::-1])
+        data = read_regular_file(path, MAX_IMAGE_FILE_BYTES)
     except FileNotFoundError:
         raise ObManFormatError(f"{path}: segmentation file not found (is the split complete?).") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+    image = decode_image(data, path)
+    if image.format != "PNG":
         raise ObManFormatError(
-            f"{path}: corrupt or truncated image ({error}); re-download or re-extract it."
-        ) from error
+            f"{path}: segmentation is a {image.format} file, not a PNG; a lossy format changes the label values "
+            "(ObMan writes segm as PNG), so re-download or re-extract it."
+        )
+    if image.mode not in ("RGB", "RGBA", "L", "P"):
+        raise ObManFormatError(f"{path}: segmentation image has mode {image.mode}, expected 3 channels.")
+    if image.mode == "L":
+        full = np.asarray(image)
+        return np.stack([full, np.zeros_like(full), np.zeros_like(full)], axis=-1)
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"))[..., ::-1])
+
+
+def read_rgb_size(path: str | os.PathLike) -> tuple[int, int]:
+    """The `(width, height)` of an ObMan `rgb/*.jpg`, from its header only (cheap); raises [`ObManFormatError`]
+    naming the file when it is missing, not a regular file, empty, not an image (an HTML page) or too large."""
+    try:
+        data = read_regular_file(path, MAX_IMAGE_FILE_BYTES)
+    except FileNotFoundError:
+        raise ObManFormatError(f"{path}: image not found (is the split complete?).") from None
+    return decode_image(data, path, header_only=True).size
 
 
 def occlusion_from_masks(object_mask: np.ndarray, amodal_object_mask: np.ndarray) -> float:
@@ -276,6 +293,34 @@ class ObManSplit(Sequence[ObManSample]):
             )
         return 1.0 - min(max(visibility, 0.0), 1.0)
 
+    @staticmethod
+    def pose_from_meta(meta: dict, meta_path: Path) -> tuple[np.ndarray, float]:
+        """`(affine_transform, obj_scale)` of a meta dict, checked: a finite 4 x 4 matrix and a finite positive
+        number; raises [`ObManFormatError`] naming the file otherwise (a NaN pose renders an empty view)."""
+        try:
+            affine_transform = np.asarray(meta["affine_transform"], dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise ObManFormatError(
+                f"{meta_path}: affine_transform is not a 4x4 matrix of numbers ({error}); is the file damaged?"
+            ) from None
+        if affine_transform.shape != (4, 4):
+            raise ObManFormatError(
+                f"{meta_path}: affine_transform has shape {affine_transform.shape}, expected (4, 4)."
+            )
+        if not np.isfinite(affine_transform).all():
+            raise ObManFormatError(f"{meta_path}: affine_transform holds NaN or infinite values; is the file damaged?")
+        obj_scale = meta["obj_scale"]
+        try:
+            # A bool is a number to Python but never a scale; np.bool_ is no `bool`, so test both.
+            scale = math.nan if isinstance(obj_scale, (bool, np.bool_)) else float(obj_scale)
+        except (TypeError, ValueError):
+            scale = math.nan
+        if not (math.isfinite(scale) and scale > 0):
+            raise ObManFormatError(
+                f"{meta_path}: obj_scale is {obj_scale!r}; expected a positive number (is the file damaged?)."
+            )
+        return affine_transform, scale
+
     def _read(self, sample_id: str) -> ObManSample:
         meta_path = self.split_dir / "meta" / f"{sample_id}.pkl"
         meta = load_meta(meta_path)
@@ -285,11 +330,17 @@ class ObManSplit(Sequence[ObManSample]):
         class_id = str(meta["class_id"])
         self.class_name_of(meta, meta_path, on_unknown_class="error")
 
+        affine_transform, obj_scale = self.pose_from_meta(meta, meta_path)
+
         rgb_path = self.split_dir / "rgb" / f"{sample_id}.jpg"
-        if not rgb_path.is_file():
-            raise ObManFormatError(f"{rgb_path}: image not found (is the split complete?).")
+        width, height = read_rgb_size(rgb_path)
         segm_path = self.split_dir / "segm" / f"{sample_id}.png"
         segm = read_segm(segm_path)
+        if segm.shape[:2] != (height, width):
+            raise ObManFormatError(
+                f"{segm_path}: segmentation is {segm.shape[1]}x{segm.shape[0]} but its image {rgb_path} is "
+                f"{width}x{height}; they must match pixel for pixel (re-download or re-extract the split)."
+            )
         full, amodal = segm[..., 0], segm[..., 2]
         hand_mask = np.isin(full, HAND_SEGM_VALUES)
         object_mask = full == OBJECT_SEGM_VALUE
@@ -310,16 +361,6 @@ class ObManSplit(Sequence[ObManSample]):
                     f"{mesh_path}: object mesh of sample {meta_path} not found "
                     "(is shapenet_root the ShapeNetCore.v2 folder?)."
                 )
-        try:
-            affine_transform = np.asarray(meta["affine_transform"], dtype=np.float64)
-        except (TypeError, ValueError) as error:
-            raise ObManFormatError(
-                f"{meta_path}: affine_transform is not a 4x4 matrix of numbers ({error})."
-            ) from None
-        if affine_transform.shape != (4, 4):
-            raise ObManFormatError(
-                f"{meta_path}: affine_transform has shape {affine_transform.shape}, expected (4, 4)."
-            )
         depth_path = self.split_dir / "depth" / f"{sample_id}.png"
         return ObManSample(
             sample_id=sample_id,
@@ -334,7 +375,7 @@ class ObManSplit(Sequence[ObManSample]):
             mesh_path=mesh_path,
             camera=self.camera,
             affine_transform=affine_transform,
-            obj_scale=float(meta["obj_scale"]),
+            obj_scale=obj_scale,
             hand_mask=hand_mask,
             object_mask=object_mask,
             amodal_object_mask=amodal_object_mask,

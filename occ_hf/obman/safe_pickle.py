@@ -4,6 +4,9 @@ ObMan's `meta/*.pkl` come from downloads, and a pickle can run any code while it
 loaders call plain `pickle.load`; we never do. `load_meta` resolves only the globals that numpy arrays and scalars
 need (under both numpy 1's `numpy.core` and numpy 2's `numpy._core` names, since ObMan was written with numpy 1.13)
 and refuses every other global before anything runs. Dicts, lists, tuples, strings and numbers need no global.
+Before unpickling, the opcodes are scanned once: a memo index larger than the file (`\\x80\\x02}r` with index
+2**26 makes the C unpickler allocate a gigabyte for a 9-byte file) is refused. The meta file itself is read through
+`occ_hf.obman.input_files` (regular files only, at most `MAX_META_FILE_BYTES`).
 
 ```python
 meta = load_meta("obman/test/meta/00000003.pkl")   # dict; raises UnsafePickleError / ObManFormatError
@@ -14,9 +17,11 @@ import importlib.util
 import io
 import os
 import pickle
+import pickletools
 from typing import Any
 
 from .errors import ObManFormatError, UnsafePickleError
+from .input_files import MAX_META_FILE_BYTES, read_regular_file
 
 
 __all__ = ["ALLOWED_GLOBALS", "load_meta", "safe_loads"]
@@ -57,13 +62,35 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
+_MEMO_PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
+
+
+def _check_memo_indices(data: bytes, source: str) -> None:
+    """Refuses a memo index larger than the pickle: a pickler numbers its memo 0, 1, 2, ..., one entry per object
+    written, so a larger index is hostile, and the C unpickler allocates a memo table that large before it fails."""
+    for opcode, argument, position in pickletools.genops(data):
+        if opcode.name in _MEMO_PUTS and argument > len(data):
+            raise ObManFormatError(
+                f"{source}: corrupt pickle (memo index {argument} at byte {position} in a {len(data)}-byte file); "
+                "re-download or re-extract it."
+            )
+
+
 def safe_loads(data: bytes, source: str = "<bytes>") -> Any:
-    """Unpickles `data` with the restricted unpickler; `source` names the input in error messages."""
+    """Unpickles `data` with the restricted unpickler; `source` names the input in error messages.
+
+    Raises:
+        `UnsafePickleError`: the pickle asks for a global outside `ALLOWED_GLOBALS` (nothing of it ran).
+        `ObManFormatError`: anything else the pickle makes fail (truncated, corrupt or hostile data).
+    """
     try:
+        _check_memo_indices(data, source)
         return _RestrictedUnpickler(io.BytesIO(data), source).load()
-    except UnsafePickleError:
+    except ObManFormatError:
         raise
-    except (EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError) as error:
+    # Whatever an allowed global raises on hostile arguments (`_codecs.encode('a', 'zzz')` gives LookupError, numpy
+    # a MemoryError or RecursionError, ...) says only that the file is bad; nothing but those globals ran.
+    except Exception as error:
         raise ObManFormatError(
             f"{source}: truncated or corrupt pickle ({type(error).__name__}: {error}); re-download or re-extract it."
         ) from error
@@ -73,13 +100,13 @@ def load_meta(path: str | os.PathLike) -> dict:
     """Loads one ObMan `meta/*.pkl` safely and checks that it is a dict.
 
     Raises:
-        `ObManFormatError`: the file is missing, truncated, corrupt or not a dict.
+        `ObManFormatError`: the file is missing, not a regular file, larger than `MAX_META_FILE_BYTES`, truncated,
+            corrupt or not a dict.
         `UnsafePickleError`: the file asks for any global other than numpy's array and scalar constructors.
     """
     path = os.fspath(path)
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = read_regular_file(path, MAX_META_FILE_BYTES)
     except FileNotFoundError:
         raise ObManFormatError(f"{path}: meta file not found (is the split complete?).") from None
     meta = safe_loads(data, source=path)

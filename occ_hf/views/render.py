@@ -68,6 +68,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..obman import Camera, ObManSplit, obman_camera
+from ..obman.input_files import MAX_IMAGE_FILE_BYTES, decode_image, read_regular_file
 from ..rendering import Fragments, rasterize, shade_lambert, vertex_normals
 from .naming import orbit_view_name, view_name
 from .reconstruction import GroundTruthMesh, MeshFolder, ObjectMesh, ObjectReconstructor
@@ -434,7 +435,9 @@ def render_split_views(
         progress (`bool`, *optional*, defaults to `True`): Show a progress bar.
 
     Returns:
-        [`RenderReport`]: a sample the reconstructor has no mesh for is listed in `missing` with the reason.
+        [`RenderReport`]: a sample the reconstructor has no mesh for, or whose mesh renders an empty view (it lies
+        outside the camera's field, or its vertices or pose are not finite), is listed in `missing` with the
+        reason and no view of it is written.
     """
     report = RenderReport(views_per_sample=1 + num_orbit_views)
     Path(out).mkdir(parents=True, exist_ok=True)  # even when no sample has a mesh, the report goes there
@@ -444,16 +447,29 @@ def render_split_views(
         rendered = render_views(
             pending_meshes, split.camera, num_orbit_views, orbit_elevation, backend, device, batch_size
         )
-        save_views(rendered, pending_ids, out, split.split)
-        report.rendered.extend(pending_ids)
+        # An all-black view is no view: the builder would show it to the model as if it were the object.
+        covered = rendered.masks.flatten(2).any(-1)  # [B, V]
+        for sample_id, views_covered in zip(pending_ids, covered.tolist(), strict=True):
+            if not all(views_covered):
+                empty = [index for index, is_covered in enumerate(views_covered) if not is_covered]
+                report.missing[sample_id] = (
+                    f"the mesh renders an empty view (views {empty}): it lies outside the camera's field or its "
+                    "vertices or pose are not finite; check the mesh"
+                )
+                logger.warning("No view for %s: %s", sample_id, report.missing[sample_id])
+        kept = [index for index, views_covered in enumerate(covered.tolist()) if all(views_covered)]
+        kept_ids = [pending_ids[index] for index in kept]
+        kept_views = RenderedViews(rendered.images[kept], rendered.masks[kept], rendered.depth[kept])
+        save_views(kept_views, kept_ids, out, split.split)
+        report.rendered.extend(kept_ids)
         pending_ids.clear()
         pending_meshes.clear()
 
     with tqdm(total=len(split), desc=f"views render {split.split}", unit="sample", disable=not progress) as bar:
         for sample in split:
             try:
-                with Image.open(sample.rgb_path) as image:
-                    mesh = reconstructor.reconstruct(image.convert("RGB"), sample)
+                image = decode_image(read_regular_file(sample.rgb_path, MAX_IMAGE_FILE_BYTES), sample.rgb_path)
+                mesh = reconstructor.reconstruct(image.convert("RGB"), sample)
             except (FileNotFoundError, ValueError) as error:
                 report.missing[sample.sample_id] = str(error)
                 logger.warning("No view for %s: %s", sample.sample_id, error)

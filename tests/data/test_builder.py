@@ -1,6 +1,7 @@
 import contextlib
 import json
 import logging
+import os
 import pickle
 import re
 import shutil
@@ -14,7 +15,9 @@ from datasets.exceptions import DatasetGenerationError
 import occ_hf  # noqa: F401  (registers occ-obman-cot)
 from occ_hf.cot import CLASS_ATTRIBUTES, COT_ANSWER, COT_QUESTION, content_to_text
 from occ_hf.obman import OCC_CLASSES, ObManFormatError, ObManSplit, UnknownClassError, load_meta
+from occ_hf.views import view_name
 
+from ..testing_utils import decompression_bomb_png
 from .conftest import MISSING_VIEWS
 
 
@@ -178,7 +181,7 @@ def test_corrupt_image_is_named_or_counted(obman_root, tmp_path, caplog):
     root = _copy(obman_root, tmp_path)
     image = root / "test" / "rgb" / "00000004.jpg"
     image.write_bytes(image.read_bytes()[:300])
-    with _raises_while_generating(ObManFormatError, r"rgb/00000004\.jpg: corrupt or truncated image"):
+    with _raises_while_generating(ObManFormatError, r"rgb/00000004\.jpg: not a readable image"):
         _load("reflection", root, str(tmp_path / "c1"), split="test")
     with caplog.at_level(logging.WARNING):
         ds = _load("reflection", root, str(tmp_path / "c2"), split="test", on_bad_sample="skip")
@@ -232,3 +235,26 @@ def test_preference_balancing_names_a_damaged_meta_or_counts_it(obman_root, tmp_
         )
     assert "00000003" not in ds["id"] and ds.num_rows > 0
     assert "skipped {'bad file': 1}" in caplog.text
+
+
+def test_a_hostile_view_is_a_missing_view_with_its_reason(obman_root, views_dir, tmp_path):
+    # A bomb, a FIFO (which blocked the build forever) and a link to /dev/zero (read until memory ran out).
+    views = tmp_path / "views"
+    shutil.copytree(views_dir, views)
+    names = {sample_id: next(views.glob(f"{sample_id}_0_obman_test_*")) for sample_id in ("00000000", "00000001")}
+    names["00000000"].write_bytes(decompression_bomb_png())
+    names["00000001"].unlink()
+    os.mkfifo(names["00000001"])
+    zero = next(views.glob("00000003_0_obman_test_*"))
+    zero.unlink()
+    zero.symlink_to("/dev/zero")
+    for sample_id in MISSING_VIEWS:  # so that in the train split, built first, no view is missing
+        shutil.copy(obman_root / "train" / "rgb_obj" / f"{sample_id}.jpg", views / view_name(sample_id, "train"))
+    kwargs = {"split": "test", "views_dir": str(views)}
+    test = _load("test", obman_root, str(tmp_path / "c1"), **kwargs)
+    bad = {"00000000", "00000001", "00000003"}
+    assert [row["view"] is None for row in test] == [i in bad | MISSING_VIEWS for i in test["id"]]
+    decision = _load("decision", obman_root, str(tmp_path / "c2"), on_missing_view="skip", **kwargs)
+    assert sorted(decision["id"]) == sorted(set(test["id"]) - bad - MISSING_VIEWS)
+    with _raises_while_generating(FileNotFoundError, r"sample 00000000: .*image too large to decode"):
+        _load("decision", obman_root, str(tmp_path / "c3"), **kwargs)

@@ -1,5 +1,6 @@
 import os
 import pickle
+import re
 import shutil
 
 import numpy as np
@@ -20,6 +21,8 @@ from occ_hf.obman import (
 from occ_hf.obman.camera import BLENDER_TO_OPENCV
 from occ_hf.obman.reader import HAND_SEGM_VALUES
 from occ_hf.rendering import rasterize
+
+from ..testing_utils import decompression_bomb_png
 
 
 def _copy_root(synth_obman, tmp_path):
@@ -180,7 +183,7 @@ def test_corrupt_segm_names_the_file(synth_obman, tmp_path):
     root, _ = _copy_root(synth_obman, tmp_path)
     segm = root / "test" / "segm" / "00000002.png"
     segm.write_bytes(segm.read_bytes()[:60])
-    with pytest.raises(ObManFormatError, match=r"segm/00000002\.png: corrupt or truncated image"):
+    with pytest.raises(ObManFormatError, match=r"segm/00000002\.png: not a readable image"):
         ObManSplit(root, "test").read(2)
 
 
@@ -236,3 +239,93 @@ def test_damaged_meta_values_name_the_file(synth_obman, tmp_path, changes, match
 def test_a_meta_without_class_id_names_the_file(tmp_path):
     with pytest.raises(ObManFormatError, match=r"m\.pkl: missing meta keys \['class_id'\]"):
         ObManSplit.class_name_of({"sample_id": "x"}, tmp_path / "m.pkl")
+
+
+def _assert_named_and_skipped(root, sample_id, match):
+    """Reading the split fails naming the file; with on_bad_sample='skip' only that sample goes, counted."""
+    with pytest.raises(ObManFormatError, match=match):
+        list(ObManSplit(root, "test"))
+    split = ObManSplit(root, "test", on_bad_sample="skip")
+    assert [sample.sample_id for sample in split] == [i for i in split.ids if i != sample_id]
+    assert split.skipped == {"bad file": 1}
+    assert re.search(match, split.skipped_ids[sample_id])
+
+
+def _set_meta(path, **values):
+    meta = load_meta(path)
+    meta.update(values)
+    path.write_bytes(pickle.dumps(meta, protocol=3))
+
+
+@pytest.mark.parametrize(
+    ("obj_scale", "shown"), [(None, "None"), ("abc", "'abc'"), (float("nan"), "nan"), (-1.0, "-1.0"), (True, "True")]
+)
+def test_a_bad_obj_scale_is_named_and_skippable(synth_obman, tmp_path, obj_scale, shown):
+    root, _ = _copy_root(synth_obman, tmp_path)
+    _set_meta(root / "test" / "meta" / "00000002.pkl", obj_scale=obj_scale)
+    match = rf"00000002\.pkl: obj_scale is {re.escape(shown)}; expected a positive number"
+    _assert_named_and_skipped(root, "00000002", match)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_non_finite_affine_transform_is_named_and_skippable(synth_obman, tmp_path, value):
+    root, _ = _copy_root(synth_obman, tmp_path)
+    meta_path = root / "test" / "meta" / "00000003.pkl"
+    affine = load_meta(meta_path)["affine_transform"].copy()
+    affine[1, 3] = value
+    _set_meta(meta_path, affine_transform=affine)
+    _assert_named_and_skipped(root, "00000003", r"00000003\.pkl: affine_transform holds NaN or infinite values")
+
+
+def test_a_segm_of_another_size_than_its_image_is_named_and_skippable(synth_obman, tmp_path):
+    root, _ = _copy_root(synth_obman, tmp_path)
+    segm_path = root / "test" / "segm" / "00000004.png"
+    Image.open(segm_path).resize((16, 16), Image.NEAREST).save(segm_path)
+    _assert_named_and_skipped(
+        root, "00000004", r"segm/00000004\.png: segmentation is 16x16 but its image .*rgb/00000004\.jpg is 256x256"
+    )
+
+
+def test_a_segm_saved_as_jpeg_is_named_and_skippable(synth_obman, tmp_path):
+    # JPEG shifts the label values at every edge, so the masks (and the occlusion) change without an error.
+    root, _ = _copy_root(synth_obman, tmp_path)
+    segm_path = root / "test" / "segm" / "00000005.png"
+    Image.open(segm_path).convert("RGB").save(segm_path, format="JPEG", quality=95)
+    _assert_named_and_skipped(root, "00000005", r"segm/00000005\.png: segmentation is a JPEG file, not a PNG")
+
+
+@pytest.mark.parametrize("content", [b"", b"<html><body>Access Denied</body></html>"])
+def test_an_rgb_that_is_not_an_image_is_named_and_skippable(synth_obman, tmp_path, content):
+    root, _ = _copy_root(synth_obman, tmp_path)
+    (root / "test" / "rgb" / "00000006.jpg").write_bytes(content)
+    _assert_named_and_skipped(root, "00000006", r"rgb/00000006\.jpg: not a readable image")
+
+
+@pytest.mark.parametrize(("folder", "name"), [("rgb", "00000007.jpg"), ("segm", "00000007.png")])
+def test_a_decompression_bomb_is_named_and_skippable(synth_obman, tmp_path, folder, name):
+    root, _ = _copy_root(synth_obman, tmp_path)
+    (root / "test" / folder / name).write_bytes(decompression_bomb_png())
+    _assert_named_and_skipped(root, "00000007", rf"{folder}/{re.escape(name)}: image too large to decode")
+
+
+@pytest.mark.parametrize(
+    ("folder", "name", "kind"),
+    [
+        ("meta", "00000008.pkl", "fifo"),
+        ("segm", "00000008.png", "fifo"),
+        ("rgb", "00000008.jpg", "fifo"),
+        ("segm", "00000008.png", "dev_zero"),
+        ("meta", "00000008.pkl", "dev_zero"),
+    ],
+)
+def test_a_fifo_or_device_in_place_of_a_file_is_named_and_skippable(synth_obman, tmp_path, folder, name, kind):
+    # A FIFO blocked the build forever and a link to /dev/zero was read until memory ran out.
+    root, _ = _copy_root(synth_obman, tmp_path)
+    path = root / "test" / folder / name
+    path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    shown = "a FIFO" if kind == "fifo" else "a character device"
+    _assert_named_and_skipped(root, "00000008", rf"{folder}/{re.escape(name)}: {shown}.*, not a regular file")

@@ -1,11 +1,13 @@
 import os
 import pickle
+import struct
 import subprocess
 
 import numpy as np
 import pytest
 
 from occ_hf.obman import ObManFormatError, UnsafePickleError, load_meta
+from occ_hf.obman.input_files import MAX_META_FILE_BYTES
 from occ_hf.obman.safe_pickle import safe_loads
 
 
@@ -88,3 +90,32 @@ def test_not_a_dict(tmp_path):
     path.write_bytes(pickle.dumps([1, 2, 3]))
     with pytest.raises(ObManFormatError, match="expected a dict"):
         load_meta(path)
+
+
+def test_an_allowed_global_raising_is_a_format_error(tmp_path):
+    # _codecs.encode is allowed (protocol-2 numpy arrays need it); an unknown codec made it raise a bare LookupError.
+    path = tmp_path / "00000007.pkl"
+    path.write_bytes(b"\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00aX\x03\x00\x00\x00zzz\x86R.")
+    with pytest.raises(ObManFormatError, match=r"00000007\.pkl: truncated or corrupt pickle \(LookupError"):
+        load_meta(path)
+
+
+@pytest.mark.parametrize("index", [2**26, 2**31])
+def test_a_memo_index_larger_than_the_file_is_refused(tmp_path, index):
+    # 9 bytes: a dict memoized at `index`; the C unpickler allocated a memo table that large (1.1 GB for 2**26).
+    path = tmp_path / "00000008.pkl"
+    path.write_bytes(b"\x80\x02}r" + struct.pack("<I", index) + b".")
+    with pytest.raises(ObManFormatError, match=rf"00000008\.pkl: corrupt pickle \(memo index {index} at byte 3"):
+        load_meta(path)
+
+
+def test_a_meta_file_over_the_cap_or_not_a_file_is_refused(tmp_path):
+    path = tmp_path / "00000009.pkl"
+    with open(path, "wb") as file:
+        file.truncate(MAX_META_FILE_BYTES + 1)  # sparse
+    with pytest.raises(ObManFormatError, match=r"00000009\.pkl: \d+ bytes, more than"):
+        load_meta(path)
+    fifo = tmp_path / "00000010.pkl"
+    os.mkfifo(fifo)
+    with pytest.raises(ObManFormatError, match=r"00000010\.pkl: a FIFO"):
+        load_meta(fifo)

@@ -8,6 +8,7 @@ from occ_hf.cli import main
 from occ_hf.views import download_views, fetch_views, verify_view_image, view_name
 from occ_hf.views.verify import ViewImageError
 
+from ..testing_utils import decompression_bomb_png
 from .conftest import png_bytes
 
 
@@ -210,3 +211,22 @@ def test_download_views_from_a_server_that_never_answers_times_out(silent_server
     manager = DownloadManager(download_config=DownloadConfig(cache_dir=tmp_path / "cache", disable_tqdm=True))
     with pytest.raises(OSError, match=r"timed out: .*\(view of 0000000\d, 1 attempt\)"):
         download_views(manager, [str(i) for i in range(12)], silent_server, timeout=0.2, retries=0, num_workers=2)
+
+
+def test_a_decompression_bomb_is_a_failed_view_and_the_report_is_written(view_server, tmp_path, capsys):
+    # PIL's DecompressionBombError is not an OSError: it escaped the fetcher, and the report was never written.
+    _serve(view_server, ids=["00000000"])
+    view_server.files[view_name("00000003")] = decompression_bomb_png()
+    report = _fetch(view_server, tmp_path / "a", ids=["00000000", "00000003"], retries=0)
+    assert report.fetched == ["00000000"] and "image too large to decode" in report.failed["00000003"]
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("00000000\n00000003\n")
+    out = tmp_path / "views"
+    out.mkdir()
+    (out / view_name("00000000")).write_bytes(decompression_bomb_png())  # a local bomb is fetched again
+    argv = ["views", "fetch", "--ids_from", str(ids_file), "--out", str(out), "--source", view_server.url]
+    main([*argv, "--retries", "0"])
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["counts"] == {"fetched": 1, "present": 0, "missing": 0, "failed": 1}
+    assert json.loads((out / "fetch_report.json").read_text()) == printed
+    assert verify_view_image(out / view_name("00000000")) == (64, 64)

@@ -4,6 +4,7 @@ import torch
 from PIL import Image
 
 from occ_hf.import_utils import is_pyrender_available, is_pytorch3d_available
+from occ_hf.obman import ObManSplit
 from occ_hf.views import GroundTruthMesh, ObjectMesh, orbit_rotations, render_split_views, render_views, view_name
 
 from ..testing_utils import require_cuda
@@ -137,3 +138,27 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="num_orbit_views must be >= 0"):
         render_views([], num_orbit_views=-1)
     assert render_views([], num_orbit_views=2).images.shape == (0, 3, 256, 256, 3)
+
+
+class _SomeMeshesOutOfView:
+    """The known meshes, but sample 1's moved far out of the camera's field and sample 2's vertices NaN."""
+
+    def reconstruct(self, image, sample) -> ObjectMesh:
+        vertices = GroundTruthMesh().reconstruct(image, sample).camera_vertices()
+        if sample.sample_id == "00000001":
+            vertices = vertices + np.array([100.0, 0.0, 0.0])
+        if sample.sample_id == "00000002":
+            vertices = np.full_like(vertices, np.nan)
+        return ObjectMesh(vertices, GroundTruthMesh().reconstruct(image, sample).faces)
+
+
+def test_an_empty_view_is_reported_missing_not_rendered(synth_obman, tmp_path):
+    # An all-black view (a NaN pose, a mesh off camera) was written and counted as rendered.
+    root, summary = synth_obman
+    split = ObManSplit(root, "test", shapenet_root=summary.shapenet_root, ids=range(4))
+    report = render_split_views(split, _SomeMeshesOutOfView(), tmp_path, num_orbit_views=1, progress=False)
+    assert report.rendered == ["00000000", "00000003"]
+    assert sorted(report.missing) == ["00000001", "00000002"]
+    assert "the mesh renders an empty view (views [0, 1])" in report.missing["00000002"]
+    assert not (tmp_path / view_name("00000001")).exists() and not (tmp_path / view_name("00000002")).exists()
+    assert (tmp_path / view_name("00000003")).is_file()
