@@ -48,6 +48,9 @@ def test_label_rows_and_mappings(tmp_path):
         ("r.json", '[{"id": 1, "label": "jar"}, {"id": "00000001", "label": "jar"}]', r"id 00000001 appears twice"),
         ("r.json", "[]", r"r.json: no references"),
         ("r.jsonl", '{"id": 1, "label": "jar"}\n{oops', r"r.jsonl:2: not valid JSON"),
+        ("r.json", '{"00000001": "jar", "00000001": "can"}', r"r.json: key '00000001' appears twice"),
+        ("r.json", '[{"id": 3.0, "label": "jar"}]', r"r.json:0: sample id 3.0 is a float"),
+        ("r.jsonl", '{"id": null, "label": "jar"}', r"r.jsonl:1: sample id None is a NoneType"),
         (
             "r.jsonl",
             json.dumps(

@@ -114,6 +114,9 @@ def test_unknown_class_in_request(tmp_path):
         ("ids.json", b"42", r"ids\.json: expected a list of ids or an \{id: \.\.\.\} mapping, got int"),
         ("ids.json", b'[{"question": "?"}]', r"ids\.json: .* has no 'answer'"),
         ("ids.json", b"[true]", r"ids\.json: True is not an ObMan sample id"),
+        ("ids.json", b"[3.0]", r"ids\.json: 3\.0 is not an ObMan sample id"),
+        ("ids.json", b'[{"answer": null}]', r"ids\.json: None is not an ObMan sample id"),
+        ("ids.json", b'{"00000001": 1, "00000001": 2}', r"ids\.json: key '00000001' appears twice"),
         ("ids.jsonl", b'{"id": "00000001"}\n[1, 2]\n', r"ids\.jsonl:2: expected a JSON object per line"),
     ],
 )
