@@ -172,6 +172,10 @@ class OccObManCotConfig(datasets.BuilderConfig):
                 raise ValueError(f"{option} must be 'error' or 'skip', got {getattr(self, option)!r}.")
         if self.views_dir is not None and self.views_url is not None:
             raise ValueError("Pass views_dir (a folder) or views_url (a URL), not both.")
+        from occ_hf.views import resolve_views
+
+        # Fills both templates once, so an unknown {field} is named here rather than while generating rows.
+        resolve_views(["0"], self.views_url or ".", template=self.view_name)
         for option in ("min_occlusion", "max_occlusion", "occlusion_threshold"):
             value = getattr(self, option)
             if isinstance(value, bool) or not isinstance(value, int | float):
@@ -348,7 +352,7 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
 
     def _read_view(self, sample_id, split, views_dir, downloaded_views, download_config) -> tuple[dict | None, str]:
         """The view of a sample as an image feature value, or `None` and why it is missing (absent or unreadable)."""
-        from occ_hf.views import ViewImageError, read_view_image
+        from occ_hf.views import ViewImageError, read_view_image, view_name
 
         if downloaded_views is not None:
             locations, missing = downloaded_views
@@ -356,7 +360,7 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
             if location is None:
                 return None, missing.get(sample_id, "not downloaded")
         else:
-            location = views_dir / self.config.view_name.format(id=sample_id, split=split)
+            location = views_dir / view_name(sample_id, split, self.config.view_name)
         try:
             data = read_view_image(location, download_config)
         except FileNotFoundError:

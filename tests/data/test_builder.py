@@ -248,6 +248,7 @@ def test_preference_balancing_names_a_damaged_meta_or_counts_it(obman_root, tmp_
         ("test", {"views_url": "http://127.0.0.1:9/views/"}, "views_dir .* or views_url .*, not both"),
         ("reflection", {"max_samples": -1}, r"max_samples must be a whole number >= 1 .*got -1"),
         ("reflection", {"max_samples": 0}, r"max_samples must be a whole number >= 1 .*got 0"),
+        ("test", {"view_name": "{id}_{view}.png"}, r"view name template .*unknown field \{view\}"),
     ],
 )
 def test_options_given_as_keywords_are_validated(obman_root, views_dir, hf_cache, config, options, match):
