@@ -122,7 +122,7 @@ def run_demo(config: DemoConfig) -> dict:
     print("== 2. 3D views (rendered from the known meshes)")
     for split in ("train", "test"):
         obman_split = ObManSplit(obman_root, split, shapenet_root=obman_root / "ShapeNetCore.v2")
-        views = render_split_views(obman_split, GroundTruthMesh(), output_dir / "views")
+        views = render_split_views(obman_split, GroundTruthMesh(), output_dir / "views", overwrite=True)
         summary["views"][split] = {"rendered": len(views.rendered), "missing": views.missing}
         print(f"{split}: rendered {len(views.rendered)} views, {len(views.missing)} missing")
     clock = lap("views", clock)
