@@ -4,9 +4,10 @@
 
 - an ObMan root (a folder holding `test/`), through `occ_hf.obman.ObManSplit`: label = `sample.class_name`,
   occlusion = `sample.occlusion`; `ids` restricts it to a list such as the seed's `obman_view_test_all.txt`;
-- the seed's chat JSONL (InternVL `conversations`): the label is read from the Q1 answer `"The object is X."`, the
-  ground truth the seed's inference script compares with (rows without a Q1 answer, such as the CoT rows, are
-  skipped, but every id needs one);
+- the seed's chat JSONL (InternVL `conversations`), or the same rows as one JSON array (the seed's
+  `eccv_test.json`): the label is read from the Q1 answer `"The object is X."`, the ground truth the seed's
+  inference script compares with (rows without a Q1 answer, such as the CoT rows, are skipped, but every id needs
+  one);
 - a JSON/JSONL of `{"id", "label"[, "occlusion"]}` rows, or a JSON object `{id: label}` / `{id: {label, occlusion}}`.
 
 ```python
@@ -139,7 +140,9 @@ def load_references(
             references = _from_label_rows(rows, source, classes)
     else:
         data = parse_json(text, path)
-        if isinstance(data, list):
+        if isinstance(data, list) and data and all(isinstance(row, dict) and "conversations" in row for row in data):
+            references = _from_chat_rows(list(enumerate(data)), source, classes, template)
+        elif isinstance(data, list):
             references = _from_label_rows(list(enumerate(data)), source, classes)
         elif isinstance(data, dict):
             rows = [

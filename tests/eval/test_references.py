@@ -18,6 +18,14 @@ def test_seed_chat_jsonl_labels_from_q1_answers():
         assert reference.occlusion is None
 
 
+def test_seed_chat_rows_as_one_json_array(tmp_path):
+    # The seed's eccv_test.json holds the chat rows of its jsonl files as one array.
+    path = seed_file("train_Q1_Q6_10140.head40.jsonl")
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    (tmp_path / "eccv_test.json").write_text(json.dumps(rows))
+    assert load_references(tmp_path / "eccv_test.json") == load_references(path)
+
+
 def test_seed_chat_jsonl_without_a_q1_answer_is_refused():
     # The excerpt of the CoT file keeps only the step-by-step row of some ids: they have no label.
     with pytest.raises(ValueError, match=r"train_Q1_Q6_Q0_4_balanced_10140.head20.jsonl: ids \['00003303'"):
