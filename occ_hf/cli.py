@@ -81,6 +81,7 @@ def _synth_obman(args) -> None:
         shapenet_root=config.shapenet_root,
         batch_size=config.batch_size,
         num_proc=config.num_proc,
+        overwrite=config.overwrite,
     )
     print(json.dumps(summary.to_dict(), indent=2))
 

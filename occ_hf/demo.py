@@ -111,7 +111,9 @@ def run_demo(config: DemoConfig) -> dict:
     print("== 1. ObMan-format splits")
     clock = time.perf_counter()
     for split, n in (("train", config.num_train), ("test", config.num_test)):
-        written = generate_obman_split(obman_root, n=n, seed=config.seed, split=split, num_proc=config.num_proc)
+        written = generate_obman_split(
+            obman_root, n=n, seed=config.seed, split=split, num_proc=config.num_proc, overwrite=True
+        )
         split_summary = summarize_split(ObManSplit(obman_root, split, shapenet_root=written.shapenet_root))
         print(format_summary(split_summary))
         summary["splits"][split] = split_summary
@@ -120,7 +122,7 @@ def run_demo(config: DemoConfig) -> dict:
     print("== 2. 3D views (rendered from the known meshes)")
     for split in ("train", "test"):
         obman_split = ObManSplit(obman_root, split, shapenet_root=obman_root / "ShapeNetCore.v2")
-        views = render_split_views(obman_split, GroundTruthMesh(), output_dir / "views")
+        views = render_split_views(obman_split, GroundTruthMesh(), output_dir / "views", overwrite=True)
         summary["views"][split] = {"rendered": len(views.rendered), "missing": views.missing}
         print(f"{split}: rendered {len(views.rendered)} views, {len(views.missing)} missing")
     clock = lap("views", clock)
@@ -134,6 +136,8 @@ def run_demo(config: DemoConfig) -> dict:
                 views_dir=str(output_dir / "views"),
                 cache_dir=str(output_dir / "hf_cache"),
                 predictions=predictions,
+                # The demo owns its folder: the SFT2 build replaces the SFT1 one, and a rerun replaces both.
+                overwrite=True,
             )
         )
 

@@ -12,12 +12,13 @@ labeler.is_clear("00000001", label="jar", occlusion=0.3)   # False: the id is in
 ```
 """
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..jsonl import parse_json, read_text_file
 from ..obman.classes import OCC_CLASSES
+from ..obman.ids import obman_sample_id
 from .prompts import get_prompt_style
 
 
@@ -55,7 +56,9 @@ class ClarityLabeler:
             raise ValueError(
                 f"{path}: expected a JSON list of {{'answer': id}} entries (the seed's unclear-id format)."
             )
-        ids = frozenset(f"{int(e['answer'] if isinstance(e, dict) else e):08d}" for e in entries)
+        if any(isinstance(e, dict) and "answer" not in e for e in entries):
+            raise ValueError(f"{path}: an entry has no 'answer' (the seed's unclear-id lists hold the id there).")
+        ids = frozenset(obman_sample_id(e["answer"] if isinstance(e, dict) else e, path) for e in entries)
         return cls(source="unclear_ids", unclear=ids, origin=str(path))
 
     @classmethod
@@ -70,7 +73,7 @@ class ClarityLabeler:
                 answer = answer.get("object")
             if not isinstance(answer, str):
                 raise ValueError(f"{path}: prediction for {sample_id!r} is not an answer string.")
-            predictions[f"{int(sample_id):08d}"] = answer
+            predictions[obman_sample_id(sample_id, path)] = answer
         return cls(source="predictions", predictions=predictions, origin=str(path))
 
     @classmethod
@@ -94,8 +97,6 @@ class ClarityLabeler:
 
 def _read_json(path: str | os.PathLike):
     try:
-        return json.loads(Path(path).read_text())
+        return parse_json(read_text_file(path), path)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: clarity source not found.") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error}).") from None

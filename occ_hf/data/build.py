@@ -3,7 +3,12 @@
 ```bash
 occ-hf build-dataset --obman-root /data/obman --config reflection,preference --out out/occ-obman-cot
 occ-hf build-dataset --obman-root /data/obman --config all --out out/occ-obman-cot --push-to-hub org/occ-obman-cot
+occ-hf build-dataset --obman-root /data/obman --config all --out out/occ-obman-cot --overwrite   # rebuild in place
 ```
+
+A non-empty `--out` is refused before anything is built; `--overwrite` replaces the previous build there (its
+`README.md` and `<config>/*.parquet` shards, once the new build is complete; other files are kept), so the folder
+never holds shards of two builds (`occ_hf.data.export`).
 """
 
 from dataclasses import dataclass, field, fields
@@ -38,7 +43,10 @@ class BuildDatasetConfig:
 
     Parameters:
         obman_root (`str`): ObMan root holding `train/`, `val/`, `test/`.
-        out (`str`): Folder to write (a complete dataset repository: parquet shards and `README.md`).
+        out (`str`): Folder to write (a complete dataset repository: parquet shards and `README.md`); it must be
+            empty or absent unless `overwrite`.
+        overwrite (`bool`, *optional*, defaults to `False`): Replace a previous build in `out`: its `README.md` and
+            `<config>/*.parquet` shards are removed once the new build is complete; other files are kept.
         config (`str`, *optional*, defaults to `"all"`): Comma-separated configs of `occ-obman-cot`, or `all`.
         push_to_hub (`str`, *optional*): Dataset repository id to upload the folder to.
         private (`bool`, *optional*, defaults to `False`): Create the Hub repository private.
@@ -53,6 +61,13 @@ class BuildDatasetConfig:
         default=None, metadata={"help": "ObMan root holding train/, val/, test/ (required)."}
     )
     out: str = field(default="out/occ-obman-cot", metadata={"help": "Folder to write (parquet shards + README.md)."})
+    overwrite: bool = field(
+        default=False,
+        metadata={
+            "help": "Replace a previous build in a non-empty --out (its README.md and <config>/*.parquet shards; "
+            "other files are kept). Without it a non-empty --out is refused."
+        },
+    )
     config: str = field(default="all", metadata={"help": "Comma-separated configs, or 'all'."})
     push_to_hub: str | None = field(default=None, metadata={"help": "Dataset repo id to upload to."})
     private: bool = field(default=False, metadata={"help": "Create the Hub repository private."})
@@ -80,7 +95,7 @@ def build_dataset(config: BuildDatasetConfig) -> Path:
 
     import occ_hf  # noqa: F401  (registers the builder)
 
-    from .export import export_dataset, push_folder
+    from .export import check_output_folder, export_dataset, push_folder
     from .occ_obman_cot import CONFIG_NAMES
 
     if config.obman_root is None:
@@ -91,6 +106,7 @@ def build_dataset(config: BuildDatasetConfig) -> Path:
         raise ValueError(f"Unknown configs {unknown}; expected some of {list(CONFIG_NAMES)} or 'all'.")
     if "decision" in names and config.views_dir is None and config.views_url is None:
         raise ValueError("The decision config needs views: pass --views_dir or --views_url (or leave decision out).")
+    check_output_folder(config.out, config.overwrite)  # before the build, which can take hours
     options = {name: getattr(config, name) for name in _BUILDER_FIELDS}
     dataset_dicts = {
         name: load_dataset(
@@ -118,6 +134,7 @@ def build_dataset(config: BuildDatasetConfig) -> Path:
         prompt_style=config.prompt_style,
         clarity=clarity,
         notes=[f"{f.name} = {getattr(config, f.name)}" for f in fields(config) if f.name in _BUILDER_FIELDS],
+        overwrite=config.overwrite,
     )
     if config.push_to_hub:
         print(push_folder(out, config.push_to_hub, private=config.private))

@@ -5,6 +5,13 @@ The folder written here is a complete Hub dataset repository: `<config>/<split>-
 `load_dataset(folder_or_repo, config)` loads it in a process that never imports `occ_hf`. Pushing uploads that
 same folder, so what is tested on disk is what lands on the Hub.
 
+Writing into a folder that is not empty is refused unless `overwrite=True` (`--overwrite`): a shard left by an
+earlier build would match the card's `<config>/<split>-*.parquet` glob and mix its rows into the new ones. With
+`overwrite`, the new build is written into a temporary folder beside `out_dir` first; only once it is complete are
+the files of the previous build (`README.md` and the `*.parquet` shards of its config folders) removed and the new
+ones moved in. Anything else in the folder (a `.git` of a cloned Hub repository, say) is kept, and a build that fails
+leaves the folder as it was. Pushing likewise deletes the repository's shards that the new build did not write.
+
 ```python
 dataset_dicts = {"reflection": load_dataset("occ-obman-cot", "reflection", data_dir=root)}
 export_dataset(dataset_dicts, "out/occ-obman-cot", repo_id="org/occ-obman-cot", source=root)
@@ -14,6 +21,8 @@ push_folder("out/occ-obman-cot", "org/occ-obman-cot")
 
 import math
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import datasets
@@ -26,9 +35,49 @@ from ..obman import OCC_CLASSES
 from .occ_obman_cot import _CITATION
 
 
-__all__ = ["export_dataset", "push_folder"]
+__all__ = ["check_output_folder", "export_dataset", "push_folder"]
 
 _MAX_SHARD_BYTES = 500 * 1024 * 1024
+# What a build writes, relative to its folder: the card and the shards of each config folder.
+_CARD_NAME = "README.md"
+_SHARD_PATTERN = "*/*.parquet"
+
+
+def check_output_folder(out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Refuses to write a dataset into a non-empty folder unless `overwrite`; returns the folder as a `Path`.
+
+    Called before anything is built (so that a long build does not end in this error) and again by
+    [`export_dataset`].
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"{out_dir}: exists and is not a folder; choose a folder to write the dataset to.")
+    if overwrite or not out_dir.is_dir() or not any(out_dir.iterdir()):
+        return out_dir
+    previous = _previous_build_files(out_dir)
+    held = f"a previous build ({len(previous)} files)" if previous else "files of something else"
+    raise FileExistsError(
+        f"{out_dir}: not empty (it holds {held}); choose an empty folder, or pass --overwrite (overwrite=True) to "
+        f"replace the previous build's {_CARD_NAME} and <config>/*.parquet shards (other files are kept)."
+    )
+
+
+def _previous_build_files(out_dir: Path) -> list[Path]:
+    card = out_dir / _CARD_NAME
+    return ([card] if card.is_file() else []) + sorted(p for p in out_dir.glob(_SHARD_PATTERN) if p.is_file())
+
+
+def _replace_build(staging: Path, out_dir: Path) -> None:
+    """Removes the previous build's files from `out_dir` (and config folders left empty), then moves in `staging`'s."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in _previous_build_files(out_dir):
+        old.unlink()
+        if old.parent != out_dir and not any(old.parent.iterdir()):
+            old.parent.rmdir()
+    for new in sorted(p for p in staging.rglob("*") if p.is_file()):
+        target = out_dir / new.relative_to(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(new, target)
 
 
 def export_dataset(
@@ -39,8 +88,12 @@ def export_dataset(
     prompt_style: str = "code",
     clarity: str = "see the builder's defaults",
     notes: list[str] | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Writes each config's splits as parquet shards under `out_dir/<config>/` and renders the dataset card.
+
+    A non-empty `out_dir` is refused unless `overwrite`, which replaces the previous build's files once the new
+    build is complete (see the module docstring).
 
     Args:
         dataset_dicts (`dict[str, DatasetDict]`): Config name to its splits.
@@ -48,12 +101,32 @@ def export_dataset(
         repo_id (`str`, *optional*): Named in the card's loading snippet.
         source (`str`, *optional*), prompt_style (`str`, *optional*), clarity (`str`, *optional*),
         notes (`list[str]`, *optional*): What the card says about how the data was built.
+        overwrite (`bool`, *optional*, defaults to `False`): Replace a previous build in `out_dir`.
 
     Returns:
         `Path` of the folder.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = check_output_folder(out_dir, overwrite)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
+    try:
+        _write_build(dataset_dicts, staging, repo_id, source, prompt_style, clarity, notes)
+        _replace_build(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out_dir
+
+
+def _write_build(
+    dataset_dicts: dict[str, datasets.DatasetDict],
+    out_dir: Path,
+    repo_id: str,
+    source: str,
+    prompt_style: str,
+    clarity: str,
+    notes: list[str] | None,
+) -> None:
+    """Writes the shards and the card into `out_dir` (the staging folder of [`export_dataset`])."""
     configs_yaml, infos, rows = [], {}, []
     for config_name, dataset_dict in dataset_dicts.items():
         data_files = []
@@ -104,15 +177,22 @@ def export_dataset(
         notes=notes or [],
         citation=_CITATION.strip(),
     )
-    card.save(out_dir / "README.md")
-    return out_dir
+    card.save(out_dir / _CARD_NAME)
 
 
 def push_folder(out_dir: str | os.PathLike, repo_id: str, private: bool = False, token: str | None = None) -> str:
-    """Uploads an exported folder as a dataset repository; returns the commit URL."""
+    """Uploads an exported folder as a dataset repository; returns the commit URL.
+
+    Shards already in the repository that this folder does not hold are deleted in the same commit, so that no
+    earlier build's shard is matched by the new card's globs.
+    """
     api = HfApi(token=token)
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     commit = api.upload_folder(
-        folder_path=str(out_dir), repo_id=repo_id, repo_type="dataset", commit_message="Upload occ-obman-cot"
+        folder_path=str(out_dir),
+        repo_id=repo_id,
+        repo_type="dataset",
+        commit_message="Upload occ-obman-cot",
+        delete_patterns=[_SHARD_PATTERN],
     )
     return commit.commit_url

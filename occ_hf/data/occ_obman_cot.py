@@ -102,9 +102,10 @@ class OccObManCotConfig(datasets.BuilderConfig):
         ids_file (`str`, *optional*):
             Keep only the ids of this file (a seed jsonl, a text id list, a json id list), e.g. the seed's 10K subset.
         max_samples (`int`, *optional*):
-            Keep only the first `max_samples` ids of each split (after `ids_file`).
+            Keep only the first `max_samples` ids of each split (after `ids_file`); at least 1.
         min_occlusion (`float`, *optional*, defaults to `0.0`), max_occlusion (`float`, *optional*, defaults to `1.0`):
-            Keep samples whose occlusion lies in `[min_occlusion, max_occlusion]`.
+            Keep samples whose occlusion lies in `[min_occlusion, max_occlusion]`. A split that these filters (or
+            skips) leave without rows is an error that says which, not an empty split.
         views_dir (`str`, *optional*):
             Folder of 3D views named as the seed names them (`view_name`); `decision` needs views, `test` uses them.
         views_url (`str`, *optional*):
@@ -115,8 +116,9 @@ class OccObManCotConfig(datasets.BuilderConfig):
         view_name (`str`, *optional*, defaults to `"{id}_0_obman_{split}_rgb_{id}.jpg.png"`):
             File name of a view; `{id}` and `{split}` are filled in.
         on_missing_view (`str`, *optional*):
-            `error`, `skip` (counted and logged) or `keep` (the row keeps `view=None`; `test` only). Defaults to
-            `keep` for `test` and `error` for `decision`.
+            `error`, `skip` (counted and logged) or `keep` (the row keeps `view=None`; `test` only: a `decision` row
+            without its view has no image to ask about, so `keep` is refused there). Defaults to `keep` for `test`
+            and `error` for `decision`.
         on_unknown_class (`str`, *optional*, defaults to `"skip"`):
             `error` or `skip` (counted and logged) for ObMan's mugs and other non-OCC synsets.
         on_bad_sample (`str`, *optional*, defaults to `"error"`):
@@ -143,22 +145,50 @@ class OccObManCotConfig(datasets.BuilderConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.on_missing_view is None:
+            self.on_missing_view = "keep" if self.name == "test" else "error"
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuses a config whose options contradict each other, naming the option and the fix.
+
+        Runs in `__post_init__` and again in the builder's `_split_generators`: `load_dataset` sets options given as
+        keywords on a copy of a predefined config after its `__post_init__` ran, so only the second call sees them.
+        """
         if self.name not in CONFIG_NAMES:
             raise ValueError(f"Unknown config {self.name!r}; expected one of {list(CONFIG_NAMES)}.")
         get_prompt_style(self.prompt_style)
-        if self.on_missing_view is None:
-            self.on_missing_view = "keep" if self.name == "test" else "error"
+        # A decision row asks the class question on the view: without it there is nothing to ask, so `keep` (a row
+        # with no image) is for `test` only.
         allowed = ("error", "skip", "keep") if self.name == "test" else ("error", "skip")
         if self.on_missing_view not in allowed:
+            why = ""
+            if self.name == "decision" and self.on_missing_view == "keep":
+                why = " (a decision row without its view has no image to ask about: use 'skip')"
             raise ValueError(
-                f"on_missing_view for {self.name!r} must be one of {allowed}, got {self.on_missing_view!r}."
+                f"on_missing_view for {self.name!r} must be one of {list(allowed)}, got {self.on_missing_view!r}{why}."
             )
+        for option in ("on_unknown_class", "on_bad_sample"):
+            if getattr(self, option) not in ("error", "skip"):
+                raise ValueError(f"{option} must be 'error' or 'skip', got {getattr(self, option)!r}.")
         if self.views_dir is not None and self.views_url is not None:
             raise ValueError("Pass views_dir (a folder) or views_url (a URL), not both.")
+        from occ_hf.views import resolve_views
+
+        # Fills both templates once, so an unknown {field} is named here rather than while generating rows.
+        resolve_views(["0"], self.views_url or ".", template=self.view_name)
+        for option in ("min_occlusion", "max_occlusion", "occlusion_threshold"):
+            value = getattr(self, option)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{option} must be a number in [0, 1], got {value!r}.")
         if not 0.0 <= self.min_occlusion <= self.max_occlusion <= 1.0:
             raise ValueError(
                 f"Need 0 <= min_occlusion <= max_occlusion <= 1, got {self.min_occlusion}, {self.max_occlusion}."
             )
+        if self.max_samples is not None and (
+            isinstance(self.max_samples, bool) or not isinstance(self.max_samples, int) or self.max_samples < 1
+        ):
+            raise ValueError(f"max_samples must be a whole number >= 1 (or left unset), got {self.max_samples!r}.")
 
 
 def _features(config_name: str) -> datasets.Features:
@@ -195,6 +225,7 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
         )
 
     def _split_generators(self, dl_manager):
+        self.config.validate()
         root = self.config.data_dir
         if not root:
             raise ValueError("occ-obman-cot builds from raw ObMan: pass data_dir=<ObMan root holding train/, test/>.")
@@ -244,6 +275,32 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
                 "nothing, or, for preference, every sample has the same clarity label)."
             )
         return generators
+
+    def _prepare_split(self, split_generator, **kwargs):
+        super()._prepare_split(split_generator, **kwargs)
+        if split_generator.split_info.num_examples == 0:
+            # datasets would only fail later, reading the split ("corresponds to no data"); say which filter it was.
+            raise ValueError(self._why_no_rows(split_generator.gen_kwargs))
+
+    def _why_no_rows(self, gen_kwargs: dict) -> str:
+        """Why a split's generation yielded no row: the occlusion range, or skips (read again, only on failure)."""
+        config, split = self.config, gen_kwargs["split"]
+        ids = [sample_id for shard in gen_kwargs["shards"] for sample_id in shard]
+        obman = ObManSplit(gen_kwargs["root"], split, ids=ids, on_unknown_class="skip", on_bad_sample="skip")
+        occlusions = [sample.occlusion for sample in obman if sample.occlusion is not None]
+        head = f"occ-obman-cot {config.name}: no rows for the {split} split"
+        inside = [o for o in occlusions if config.min_occlusion <= o <= config.max_occlusion]
+        if occlusions and not inside:
+            return (
+                f"{head}: min_occlusion={config.min_occlusion}, max_occlusion={config.max_occlusion} keep none of "
+                f"its {len(ids)} samples (their occlusion lies in [{min(occlusions):.3f}, {max(occlusions):.3f}]); "
+                "widen the range."
+            )
+        return (
+            f"{head}: every one of its {len(ids)} samples was skipped (on_bad_sample={config.on_bad_sample!r}, "
+            f"on_unknown_class={config.on_unknown_class!r}, on_missing_view={config.on_missing_view!r}; the "
+            "warning above counts why); fix or add the files, or use 'error' to see the first one."
+        )
 
     def _clarity_labeler(self, root: Path, split: str) -> ClarityLabeler:
         config = self.config
@@ -296,7 +353,7 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
 
     def _read_view(self, sample_id, split, views_dir, downloaded_views, download_config) -> tuple[dict | None, str]:
         """The view of a sample as an image feature value, or `None` and why it is missing (absent or unreadable)."""
-        from occ_hf.views import ViewImageError, read_view_image
+        from occ_hf.views import ViewImageError, read_view_image, view_name
 
         if downloaded_views is not None:
             locations, missing = downloaded_views
@@ -304,7 +361,7 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
             if location is None:
                 return None, missing.get(sample_id, "not downloaded")
         else:
-            location = views_dir / self.config.view_name.format(id=sample_id, split=split)
+            location = views_dir / view_name(sample_id, split, self.config.view_name)
         try:
             data = read_view_image(location, download_config)
         except FileNotFoundError:

@@ -150,12 +150,17 @@ class SeedImportConfig:
         obman_root (`str`): ObMan root whose split holds the images the file names.
         out (`str`, *optional*, defaults to `"out/seed-import"`): Dataset folder to write.
         split (`str`, *optional*, defaults to `"train"`): ObMan split the ids belong to.
+        overwrite (`bool`, *optional*, defaults to `False`): Replace a previous dataset in a non-empty `out` (see
+            `occ_hf.data.export`); without it a non-empty `out` is refused.
     """
 
     file: str = field(metadata={"help": "Seed jsonl file (SFT1, SFT2, CoT or DPO pairs)."})
     obman_root: str = field(default=None, metadata={"help": "ObMan root holding the images (required)."})
     out: str = field(default="out/seed-import", metadata={"help": "Dataset folder to write."})
     split: str = field(default="train", metadata={"help": "ObMan split of the ids."})
+    overwrite: bool = field(
+        default=False, metadata={"help": "Replace a previous dataset in a non-empty --out (refused without it)."}
+    )
 
 
 @dataclass
@@ -188,6 +193,7 @@ def seed_import(config: SeedImportConfig) -> Path:
         config.out,
         source=f"the seed file `{Path(config.file).name}`",
         notes=["Imported with `occ-hf seed import`; `occ-hf seed export` writes the file back byte for byte."],
+        overwrite=config.overwrite,
     )
 
 

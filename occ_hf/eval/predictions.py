@@ -24,7 +24,7 @@ import json
 import os
 from pathlib import Path
 
-from ..jsonl import read_jsonl_rows
+from ..jsonl import parse_json, read_jsonl_rows, read_text_file
 from .records import DECISION, DESCRIPTION, REFLECTION, STAGES, ImagePrediction, PredictionSet, normalize_sample_id
 
 
@@ -90,7 +90,7 @@ def _from_rows(rows: list, source: str) -> PredictionSet:
                 "(null where a stage has no answer)."
             )
         record = ImagePrediction.from_stages(
-            row["id"],
+            normalize_sample_id(row["id"], where),
             _text(row["description"], where, "description"),
             _text(row["clarity"], where, "clarity"),
             _text(row["view_answer"], where, "view_answer"),
@@ -119,7 +119,7 @@ def load_predictions(path: str | os.PathLike) -> PredictionSet:
     path = Path(path)
     source = str(path)
     try:
-        text = path.read_text()
+        text = read_text_file(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: predictions file not found.") from None
     if path.suffix == ".jsonl":
@@ -127,10 +127,7 @@ def load_predictions(path: str | os.PathLike) -> PredictionSet:
         if not rows:
             raise ValueError(f"{path}: no predictions (the file is empty).")
         return _from_rows(rows, source)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error}); expected a .json or .jsonl predictions file.") from None
+    data = parse_json(text, path)
     if not data:
         raise ValueError(f"{path}: no predictions (empty {type(data).__name__}).")
     if isinstance(data, dict):

@@ -49,13 +49,18 @@ def normalize_clarity(text: str | None) -> str | None:
     return text.lower().strip().replace(".", "")
 
 
-def normalize_sample_id(value: str | int) -> str:
+def normalize_sample_id(value: str | int, where: str | None = None) -> str:
     """ObMan ids as the reader names them: digit strings and ints become 8 digits (`3` -> `"00000003"`).
 
-    Any other string is kept as it is, so that datasets with other ids can be scored too.
+    Any other string is kept as it is, so that datasets with other ids can be scored too. Anything else (`3.0`,
+    `null`, a list, a boolean) is a `ValueError` that names `where` (the file and row it came from) when given.
     """
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise TypeError(f"sample id {value!r} is a {type(value).__name__}, expected a string or an int.")
+        prefix = f"{where}: " if where else ""
+        raise ValueError(
+            f"{prefix}sample id {value!r} is a {type(value).__name__}, expected a string or a whole number "
+            '(e.g. "00000003" or 3).'
+        )
     text = str(value).strip()
     return f"{int(text):08d}" if text.isdigit() else text
 

@@ -4,9 +4,10 @@
 
 - an ObMan root (a folder holding `test/`), through `occ_hf.obman.ObManSplit`: label = `sample.class_name`,
   occlusion = `sample.occlusion`; `ids` restricts it to a list such as the seed's `obman_view_test_all.txt`;
-- the seed's chat JSONL (InternVL `conversations`): the label is read from the Q1 answer `"The object is X."`, the
-  ground truth the seed's inference script compares with (rows without a Q1 answer, such as the CoT rows, are
-  skipped, but every id needs one);
+- the seed's chat JSONL (InternVL `conversations`), or the same rows as one JSON array (the seed's
+  `eccv_test.json`): the label is read from the Q1 answer `"The object is X."`, the ground truth the seed's
+  inference script compares with (rows without a Q1 answer, such as the CoT rows, are skipped, but every id needs
+  one);
 - a JSON/JSONL of `{"id", "label"[, "occlusion"]}` rows, or a JSON object `{id: label}` / `{id: {label, occlusion}}`.
 
 ```python
@@ -15,13 +16,12 @@ references = load_references("../shared/seed/train_Q1_10140.head20.jsonl")
 ```
 """
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from ..jsonl import read_jsonl_rows
+from ..jsonl import parse_json, read_jsonl_rows, read_text_file
 from ..obman.classes import OCC_CLASSES
 from ..obman.reader import ObManSplit
 from .metrics import SEED_ANSWER_TEMPLATE
@@ -71,11 +71,11 @@ def _from_chat_rows(rows: list[tuple[int, dict]], source: str, classes: Sequence
                         f"{where}: Q1 answer {answer.get('value')!r} is not {template.format('<class>')!r} "
                         f"with a class of {list(classes)}."
                     )
-                sample_id = normalize_sample_id(row["id"])
+                sample_id = normalize_sample_id(row["id"], where)
                 if labels.setdefault(sample_id, label) != label:
                     raise ValueError(f"{where}: id {sample_id} is labelled {labels[sample_id]!r} on an earlier row.")
                 break
-    ids = list(dict.fromkeys(normalize_sample_id(row["id"]) for _, row in rows))
+    ids = list(dict.fromkeys(normalize_sample_id(row["id"], f"{source}:{line}") for line, row in rows))
     unlabelled = [sample_id for sample_id in ids if sample_id not in labels]
     if unlabelled:
         raise ValueError(f"{source}: ids {unlabelled[:5]} have no Q1 answer on any row, so no label.")
@@ -90,7 +90,7 @@ def _from_label_rows(rows: list[tuple[int | str, dict]], source: str, classes: S
             raise ValueError(f"{where}: expected a row {{'id', 'label'[, 'occlusion']}}, got {row!r}.")
         references.append(
             Reference(
-                normalize_sample_id(row["id"]),
+                normalize_sample_id(row["id"], where),
                 _label(row["label"], where, classes),
                 _occlusion(row.get("occlusion"), where),
             )
@@ -126,7 +126,7 @@ def load_references(
         split_reader = ObManSplit(path, split, shapenet_root=shapenet_root, ids=ids, on_unknown_class=on_unknown_class)
         return [Reference(sample.sample_id, sample.class_name, sample.occlusion) for sample in split_reader]
     try:
-        text = path.read_text()
+        text = read_text_file(path)
     except FileNotFoundError:
         raise FileNotFoundError(
             f"{path}: references not found; pass an ObMan root folder or a .json/.jsonl file of labels."
@@ -139,11 +139,10 @@ def load_references(
         else:
             references = _from_label_rows(rows, source, classes)
     else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: not valid JSON ({error}).") from None
-        if isinstance(data, list):
+        data = parse_json(text, path)
+        if isinstance(data, list) and data and all(isinstance(row, dict) and "conversations" in row for row in data):
+            references = _from_chat_rows(list(enumerate(data)), source, classes, template)
+        elif isinstance(data, list):
             references = _from_label_rows(list(enumerate(data)), source, classes)
         elif isinstance(data, dict):
             rows = [
@@ -162,7 +161,7 @@ def load_references(
         seen.add(reference.sample_id)
     if ids is not None:
         by_id = {reference.sample_id: reference for reference in references}
-        wanted = [normalize_sample_id(sample_id) for sample_id in ids]
+        wanted = [normalize_sample_id(sample_id, "the requested ids") for sample_id in ids]
         missing = [sample_id for sample_id in wanted if sample_id not in by_id]
         if missing:
             raise ValueError(f"{path}: {len(missing)} of the requested ids have no reference (first: {missing[:5]}).")

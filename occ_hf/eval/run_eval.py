@@ -60,8 +60,8 @@ class EvalConfig:
             Predictions file(s): the seed's `{id: answer}` or `{id: {object, clarity}}` JSON, or occ-hf's staged
             JSONL. Several files are k sampled runs, reduced by majority vote (self-consistency).
         references (`str`):
-            An ObMan root folder (read with `ObManSplit`), the seed's chat JSONL, or a JSON/JSONL of
-            `{id, label[, occlusion]}`.
+            An ObMan root folder (read with `ObManSplit`), the seed's chat JSONL (or its rows as one JSON array, like
+            the seed's `eccv_test.json`), or a JSON/JSONL of `{id, label[, occlusion]}`.
         split (`str`, *optional*, defaults to `"test"`):
             The split of the dataset, or of the ObMan root given as `references`.
         reference_ids (`str`, *optional*):
@@ -104,7 +104,8 @@ class EvalConfig:
         default_factory=list, metadata={"help": "Predictions file(s); several = k sampled runs, majority-voted."}
     )
     references: str | None = field(
-        default=None, metadata={"help": "ObMan root, seed chat jsonl, or JSON/JSONL of {id, label[, occlusion]}."}
+        default=None,
+        metadata={"help": "ObMan root, seed chat jsonl/json array (eccv_test.json), or JSON/JSONL of {id, label}."},
     )
     split: str = field(default="test", metadata={"help": "Split of the ObMan root to read."})
     reference_ids: str | None = field(default=None, metadata={"help": "Id list restricting the references."})

@@ -6,15 +6,14 @@ ids, classes = read_id_list("../shared/seed/train_Q1_10140.head20.jsonl")  # ids
 ```
 """
 
-import json
 import os
 from pathlib import Path
 
-from ..jsonl import read_jsonl_rows
+from ..jsonl import parse_json, read_jsonl_rows
 from .classes import OCC_CLASSES
 
 
-__all__ = ["read_id_list"]
+__all__ = ["obman_sample_id", "read_id_list"]
 
 
 def read_id_list(path: str | os.PathLike) -> tuple[list[str], list[str | None]]:
@@ -49,10 +48,7 @@ def read_id_list(path: str | os.PathLike) -> tuple[list[str], list[str | None]]:
                 raise ValueError(f"{path}:{line_number}: row has neither 'id' nor 'image' (is this a seed jsonl?).")
             pairs.append((sample_id, _class_in_row(row)))
     elif path.suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: not valid JSON ({error}).") from None
+        data = parse_json(text, path)
         if not isinstance(data, dict | list):
             raise ValueError(f"{path}: expected a list of ids or an {{id: ...}} mapping, got {type(data).__name__}.")
         for entry in data.keys() if isinstance(data, dict) else data:
@@ -66,12 +62,18 @@ def read_id_list(path: str | os.PathLike) -> tuple[list[str], list[str | None]]:
     # keep its first position and the first class any of its rows names.
     class_of: dict[str, str | None] = {}
     for raw_id, class_name in pairs:
-        if isinstance(raw_id, bool) or not str(raw_id).strip().isdecimal():
-            raise ValueError(f"{path}: {raw_id!r} is not an ObMan sample id (expected digits).")
-        sample_id = f"{int(raw_id):08d}"
+        sample_id = obman_sample_id(raw_id, path)
         if class_of.get(sample_id) is None:
             class_of[sample_id] = class_name
     return list(class_of), list(class_of.values())
+
+
+def obman_sample_id(raw_id: object, where: str | os.PathLike) -> str:
+    """An ObMan sample id (digits, as a string or an int) as 8 digits; anything else is a `ValueError` naming
+    `where`."""
+    if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or not str(raw_id).strip().isdecimal():
+        raise ValueError(f"{where}: {raw_id!r} is not an ObMan sample id (expected digits).")
+    return f"{int(raw_id):08d}"
 
 
 def _class_in_row(row: dict) -> str | None:

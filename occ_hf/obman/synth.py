@@ -30,8 +30,11 @@ split = ObManSplit("data/obman", "test", shapenet_root="data/obman/ShapeNetCore.
 
 import hashlib
 import json
+import logging
 import os
 import pickle
+import re
+import shutil
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -48,14 +51,27 @@ from .camera import BLENDER_TO_OPENCV, OBMAN_IMAGE_SIZE, OBMAN_INTRINSICS, obman
 from .classes import CLASS_TO_SYNSET, OCC_CLASSES
 from .hand_occluder import make_hand_occluder
 from .reader import OBJECT_SEGM_VALUE, SYNTH_MARKER
+from .safe_pickle import load_meta
 from .shapes import CLASS_DIAGONAL_METRES, make_object_mesh
 
 
-__all__ = ["SHAPENET_DIRNAME", "SYNTH_MARKER", "SynthObManConfig", "SynthSummary", "generate_obman_split"]
+__all__ = [
+    "OCCLUSION_TOLERANCE",
+    "SHAPENET_DIRNAME",
+    "SYNTH_MARKER",
+    "SynthObManConfig",
+    "SynthSummary",
+    "generate_obman_split",
+]
+
+logger = logging.getLogger(__name__)
 
 SHAPENET_DIRNAME = "ShapeNetCore.v2"
 PALM_SEGM_VALUE, FINGERS_SEGM_VALUE = 22, 24  # rightHand, rightHandIndex1: ObMan's hands are right hands
 _SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+# How far an achieved occlusion may miss the requested range before the summary counts (and a warning names) it.
+OCCLUSION_TOLERANCE = 0.05
+_SPLIT_FOLDERS = ("meta", "rgb", "rgb_obj", "rgb_hand", "segm", "depth")
 # The writer's absolute ShapeNet path, which every loader (and ours) ignores; written to keep the format.
 _AUTHORS_SHAPENET_ROOT = "/sequoia/data2/dataset/shapenet/ShapeNetCore.v2"
 _JPEG_QUALITY = 90
@@ -89,6 +105,11 @@ class SynthObManConfig:
             Samples rendered together.
         num_proc (`int`, *optional*, defaults to `1`):
             Worker processes.
+        overwrite (`bool`, *optional*, defaults to `False`):
+            Replace a split already there. Without it, a split folder that holds files is refused (new samples would
+            mix with stale ones); with it, the split's generated folders (`meta/`, `rgb/`, `rgb_obj/`, `rgb_hand/`,
+            `segm/`, `depth/`) and the meshes its metas name are removed first. Only a split that synth-obman wrote
+            (listed in the root's `occ_hf_synth.json`) is removed.
     """
 
     output_dir: str = field(metadata={"help": "ObMan root to write into (gets <split>/ and ShapeNetCore.v2/)."})
@@ -103,6 +124,13 @@ class SynthObManConfig:
     shapenet_root: str | None = field(default=None, metadata={"help": "Mesh root; defaults to OUT/ShapeNetCore.v2."})
     batch_size: int = field(default=32, metadata={"help": "Samples rendered together."})
     num_proc: int = field(default=1, metadata={"help": "Worker processes."})
+    overwrite: bool = field(
+        default=False,
+        metadata={
+            "help": "Replace a split synth-obman wrote before (its files and meshes are removed first). Without it "
+            "a split folder that holds files is refused."
+        },
+    )
 
 
 @dataclass
@@ -115,6 +143,13 @@ class SynthSummary:
     num_samples: int
     class_counts: dict[str, int]
     occlusion: list[float] = field(repr=False)
+    occlusion_range: tuple[float, float] = (0.0, 1.0)
+
+    @property
+    def num_off_target(self) -> int:
+        """Samples whose achieved occlusion misses the requested range by more than `OCCLUSION_TOLERANCE`."""
+        low, high = self.occlusion_range
+        return sum(not low - OCCLUSION_TOLERANCE <= o <= high + OCCLUSION_TOLERANCE for o in self.occlusion)
 
     def to_dict(self) -> dict:
         occlusion = np.asarray(self.occlusion)
@@ -127,6 +162,8 @@ class SynthSummary:
             "occlusion_mean": float(occlusion.mean()) if len(occlusion) else None,
             "occlusion_min": float(occlusion.min()) if len(occlusion) else None,
             "occlusion_max": float(occlusion.max()) if len(occlusion) else None,
+            "occlusion_requested": list(self.occlusion_range),
+            "num_off_target": self.num_off_target,
         }
 
 
@@ -142,6 +179,7 @@ def generate_obman_split(
     batch_size: int = 32,
     num_proc: int = 1,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> SynthSummary:
     """Writes an ObMan-format split to `root/split/` and its meshes under `shapenet_root`.
 
@@ -161,6 +199,8 @@ def generate_obman_split(
         batch_size (`int`, *optional*, defaults to 32): Samples rendered together.
         num_proc (`int`, *optional*, defaults to 1): Worker processes (each renders whole batches).
         progress (`bool`, *optional*, defaults to `True`): Show a progress bar.
+        overwrite (`bool`, *optional*, defaults to `False`): Replace a split this function wrote before (see
+            [`SynthObManConfig`]); without it, a `root/split/` that holds files is refused.
 
     Returns:
         [`SynthSummary`] of the written split.
@@ -183,7 +223,8 @@ def generate_obman_split(
     root = Path(root)
     shapenet_root = Path(shapenet_root) if shapenet_root is not None else root / SHAPENET_DIRNAME
     split_dir = root / split
-    for folder in ("meta", "rgb", "rgb_obj", "rgb_hand", "segm", "depth"):
+    _clear_split(root, split, shapenet_root, overwrite)
+    for folder in _SPLIT_FOLDERS:
         (split_dir / folder).mkdir(parents=True, exist_ok=True)
 
     jobs = [
@@ -204,14 +245,57 @@ def generate_obman_split(
             bar.update(len(batch_result))
     bar.close()
     _record_provenance(root, split, seed=seed, num_samples=len(ids), occlusion_range=(low, high))
-    return SynthSummary(
+    summary = SynthSummary(
         root=root,
         split=split,
         shapenet_root=shapenet_root,
         num_samples=len(results),
         class_counts=dict(sorted(Counter(name for name, _ in results).items())),
         occlusion=[occlusion for _, occlusion in results],
+        occlusion_range=(low, high),
     )
+    if summary.num_off_target:
+        achieved = summary.occlusion
+        logger.warning(
+            "synth-obman %s: %d of %d samples missed the requested occlusion [%g, %g] by more than %g (achieved "
+            "%.3f-%.3f): the hand cannot hide that share of some objects, or slides in whole pixels.",
+            split,
+            summary.num_off_target,
+            len(achieved),
+            low,
+            high,
+            OCCLUSION_TOLERANCE,
+            min(achieved),
+            max(achieved),
+        )
+    return summary
+
+
+def _clear_split(root: Path, split: str, shapenet_root: Path, overwrite: bool) -> None:
+    """Refuses a split folder that holds files unless `overwrite`; with it, removes what synth-obman wrote there."""
+    split_dir = root / split
+    if not split_dir.is_dir() or not any(path.is_file() for path in split_dir.rglob("*")):
+        return
+    num_samples = len(list((split_dir / "meta").glob("*.pkl")))
+    if not overwrite:
+        raise FileExistsError(
+            f"{split_dir}: already holds a split ({num_samples} meta files); new samples would mix with the old "
+            "ones. Pass --overwrite (overwrite=True) to replace it, or write to another root or split."
+        )
+    marker = root / SYNTH_MARKER
+    if not marker.is_file() or split not in json.loads(marker.read_text()).get("splits", {}):
+        raise FileExistsError(
+            f"{split_dir}: not written by synth-obman (no {split!r} entry in {marker}); refusing to delete it even "
+            "with --overwrite. Write to another root or split."
+        )
+    for meta_path in (split_dir / "meta").glob("*.pkl"):
+        meta = load_meta(meta_path)
+        synset, model_id = str(meta.get("class_id")), str(meta.get("sample_id"))
+        # Only a mesh folder named as this module names them, so a damaged meta cannot point the removal elsewhere.
+        if synset.isdecimal() and re.fullmatch(r"[0-9a-f]{32}", model_id):
+            shutil.rmtree(shapenet_root / synset / model_id, ignore_errors=True)
+    for folder in _SPLIT_FOLDERS:
+        shutil.rmtree(split_dir / folder, ignore_errors=True)
 
 
 def _record_provenance(root: Path, split: str, **settings) -> None:

@@ -30,6 +30,7 @@ __all__ = [
     "SEED_VIEWS_URL",
     "VIEW_NAME_TEMPLATE",
     "download_views",
+    "fill_template",
     "find_views",
     "orbit_view_name",
     "resolve_views",
@@ -49,6 +50,28 @@ def _sample_id(sample_id: str | int) -> str:
         raise ValueError(f"{sample_id!r} is not an ObMan sample id (expected digits, e.g. '00000003').") from None
 
 
+def fill_template(template: str, what: str, **values: str) -> str:
+    """`template.format(**values)`, with a field outside `values` (or a stray brace) named in one `ValueError`.
+
+    Args:
+        template (`str`): A view name or a path/URL template such as `"https://host/{split}/{name}"`.
+        what (`str`): The option it came from (`--source`, `view_name`, ...), named in the error.
+        values (`str`): The fields the template may use.
+    """
+    allowed = ", ".join(f"{{{key}}}" for key in values)
+    try:
+        return template.format(**values)
+    except KeyError as error:
+        raise ValueError(
+            f"{what} {template!r}: unknown field {{{error.args[0]}}}; the fields are {allowed}."
+        ) from None
+    except (IndexError, ValueError) as error:
+        raise ValueError(
+            f"{what} {template!r}: not a valid template ({error}); use the fields {allowed} and double any other "
+            "brace ({{ or }})."
+        ) from None
+
+
 def view_name(sample_id: str | int, split: str = "test", template: str = VIEW_NAME_TEMPLATE) -> str:
     """File name of a sample's view, the seed's `{id}_0_obman_{split}_rgb_{id}.jpg.png` by default.
 
@@ -57,7 +80,7 @@ def view_name(sample_id: str | int, split: str = "test", template: str = VIEW_NA
         split (`str`, *optional*, defaults to `"test"`): ObMan split of the sample.
         template (`str`, *optional*, defaults to `VIEW_NAME_TEMPLATE`): A name with `{id}` and optionally `{split}`.
     """
-    return template.format(id=_sample_id(sample_id), split=split)
+    return fill_template(template, "view name template", id=_sample_id(sample_id), split=split)
 
 
 def orbit_view_name(sample_id: str | int, index: int, split: str = "test") -> str:
@@ -113,7 +136,7 @@ def resolve_views(
         sample_id = _sample_id(sample_id)
         name = view_name(sample_id, split, template)
         if any(field in source for field in _TEMPLATE_FIELDS):
-            resolved[sample_id] = source.format(id=sample_id, split=split, name=name)
+            resolved[sample_id] = fill_template(source, "views source", id=sample_id, split=split, name=name)
         elif _is_url(source):
             resolved[sample_id] = source.rstrip("/") + "/" + name
         else:

@@ -129,6 +129,9 @@ class RenderViewsConfig:
             Samples rendered together (8 is fastest on a CPU; a GPU takes more).
         on_unknown_class (`str`, *optional*, defaults to `"skip"`):
             `error` or `skip` (counted) for samples of other classes (ObMan's mugs).
+        overwrite (`bool`, *optional*, defaults to `False`):
+            Replace views of these samples already in `out`; without it they are refused before anything is
+            rendered (views of other samples or splits in the folder are fine).
     """
 
     split: str = field(default="test", metadata={"help": "ObMan split to render."})
@@ -146,6 +149,9 @@ class RenderViewsConfig:
     device: str = field(default="cpu", metadata={"help": "Torch device of the torch backend."})
     batch_size: int = field(default=8, metadata={"help": "Samples rendered together (GPU: more)."})
     on_unknown_class: str = field(default="skip", metadata={"help": "error or skip (counted) for other classes."})
+    overwrite: bool = field(
+        default=False, metadata={"help": "Replace views already in --out (without it they are refused)."}
+    )
 
 
 @dataclass
@@ -424,8 +430,12 @@ def render_split_views(
     device: str | torch.device = "cpu",
     batch_size: int = 8,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> RenderReport:
     """Reconstructs (or loads) a mesh per sample of `split` and writes its views to `out`, a batch at a time.
+
+    A folder may hold the views of several splits (their names differ), but a view this call would write that is
+    already there is refused before anything is rendered, unless `overwrite`.
 
     Args:
         split ([`ObManSplit`]): The samples; its skip policies apply, and its skips are reported.
@@ -433,12 +443,22 @@ def render_split_views(
         out (`str` or `os.PathLike`): Folder the views are written to.
         num_orbit_views, orbit_elevation, backend, device, batch_size: As in [`render_views`].
         progress (`bool`, *optional*, defaults to `True`): Show a progress bar.
+        overwrite (`bool`, *optional*, defaults to `False`): Replace views of these samples already in `out`.
 
     Returns:
         [`RenderReport`]: a sample the reconstructor has no mesh for, or whose mesh renders an empty view (it lies
         outside the camera's field, or its vertices or pose are not finite), is listed in `missing` with the
         reason and no view of it is written.
     """
+    if not overwrite:
+        names = [view_name(i, split.split) for i in split.ids]
+        names += [orbit_view_name(i, k, split.split) for i in split.ids for k in range(1, num_orbit_views + 1)]
+        existing = [name for name in names if (Path(out) / name).exists()]
+        if existing:
+            raise FileExistsError(
+                f"{out}: {len(existing)} of the {len(names)} views to render are already there (first: "
+                f"{existing[0]}); pass --overwrite (overwrite=True) to replace them, or choose another folder."
+            )
     report = RenderReport(views_per_sample=1 + num_orbit_views)
     Path(out).mkdir(parents=True, exist_ok=True)  # even when no sample has a mesh, the report goes there
     pending_ids, pending_meshes = [], []
@@ -510,6 +530,7 @@ def render_views_main(config: RenderViewsConfig) -> RenderReport:
         backend=config.backend,
         device=config.device,
         batch_size=config.batch_size,
+        overwrite=config.overwrite,
     )
     summary = json.dumps(report.to_dict(), indent=2)
     (Path(config.out) / "render_report.json").write_text(summary + "\n")

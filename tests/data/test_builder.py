@@ -258,3 +258,39 @@ def test_a_hostile_view_is_a_missing_view_with_its_reason(obman_root, views_dir,
     assert sorted(decision["id"]) == sorted(set(test["id"]) - bad - MISSING_VIEWS)
     with _raises_while_generating(FileNotFoundError, r"sample 00000000: .*image too large to decode"):
         _load("decision", obman_root, str(tmp_path / "c3"), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("config", "options", "match"),
+    [
+        (
+            "decision",
+            {"on_missing_view": "keep"},
+            r"'decision' must be one of \['error', 'skip'\], got 'keep' \(a decision",
+        ),
+        ("test", {"on_missing_view": "bogus"}, r"on_missing_view for 'test' must be one of .*got 'bogus'"),
+        ("reflection", {"on_bad_sample": "ignore"}, r"on_bad_sample must be 'error' or 'skip', got 'ignore'"),
+        ("reflection", {"min_occlusion": 0.9, "max_occlusion": 0.2}, r"min_occlusion <= max_occlusion .*0\.9, 0\.2"),
+        ("test", {"views_url": "http://127.0.0.1:9/views/"}, "views_dir .* or views_url .*, not both"),
+        ("reflection", {"max_samples": -1}, r"max_samples must be a whole number >= 1 .*got -1"),
+        ("reflection", {"max_samples": 0}, r"max_samples must be a whole number >= 1 .*got 0"),
+        ("test", {"view_name": "{id}_{view}.png"}, r"view name template .*unknown field \{view\}"),
+    ],
+)
+def test_options_given_as_keywords_are_validated(obman_root, views_dir, hf_cache, config, options, match):
+    # load_dataset sets keyword options on a copy of a predefined config after its __post_init__ ran: the builder
+    # validates them again before generating, and the error reaches the user unwrapped.
+    with pytest.raises(ValueError, match=match):
+        _load(config, obman_root, hf_cache, split="test", views_dir=str(views_dir), **options)
+
+
+def test_no_rows_after_the_occlusion_filter_names_the_filter(obman_root, hf_cache):
+    with pytest.raises(ValueError, match=r"min_occlusion=0\.99, max_occlusion=1\.0 keep none of its 24 samples"):
+        _load("reflection", obman_root, hf_cache, min_occlusion=0.99, max_occlusion=1.0)
+
+
+def test_no_rows_after_skips_names_the_skips(obman_root, hf_cache, tmp_path):
+    empty_views = tmp_path / "no_views"
+    empty_views.mkdir()
+    with pytest.raises(ValueError, match=r"every one of its 24 samples was skipped .*on_missing_view='skip'"):
+        _load("decision", obman_root, hf_cache, views_dir=str(empty_views), on_missing_view="skip")

@@ -124,3 +124,52 @@ def test_build_dataset_pushes_to_the_hub(obman_root, tmp_path, hub_server, capsy
     local = load_dataset(str(out), "reflection", split="test", cache_dir=str(tmp_path / "local"))
     assert rows["id"] == local["id"] and rows["messages"] == local["messages"]
     assert rows.features["label"].names[:2] == ["jar", "bottle"]
+
+
+def _build(obman_root, out, cache, *extra):
+    main(["build-dataset", "--obman-root", str(obman_root), "--out", str(out), "--cache_dir", str(cache), *extra])
+
+
+def test_build_dataset_refuses_a_non_empty_out_and_overwrite_leaves_no_stale_shard(obman_root, tmp_path):
+    out, cache = tmp_path / "built", tmp_path / "cache"
+    _build(obman_root, out, cache, "--config", "description,cot", "--max_samples", "4")
+    # A shard an earlier build left (another shard count), which the card's glob would match.
+    stale = out / "description" / "test-00001-of-00002.parquet"
+    stale.write_bytes((out / "description" / "test-00000-of-00001.parquet").read_bytes())
+    (out / ".git").mkdir()  # a cloned Hub repository: not occ-hf's to remove
+    card = (out / "README.md").read_text()
+    with pytest.raises(FileExistsError, match=r"built: not empty .*--overwrite"):
+        _build(obman_root, out, cache, "--config", "description")
+    assert stale.exists() and (out / "README.md").read_text() == card  # refused before anything was written
+
+    _build(obman_root, out, cache, "--config", "description", "--overwrite")
+    assert sorted(p.name for p in (out / "description").iterdir()) == [
+        "test-00000-of-00001.parquet",
+        "train-00000-of-00001.parquet",
+    ]
+    assert not (out / "cot").exists() and (out / ".git").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["built", "cache"]  # no staging folder left
+    rows = load_dataset(str(out), "description", split="test", cache_dir=str(tmp_path / "load"))
+    assert rows.num_rows == 12
+
+
+def test_build_dataset_refuses_max_samples_below_one(obman_root, tmp_path):
+    with pytest.raises(ValueError, match="max_samples must be a whole number >= 1"):
+        _build(obman_root, tmp_path / "built", tmp_path / "cache", "--config", "description", "--max_samples", "-1")
+    assert not (tmp_path / "built").exists()
+
+
+def test_push_deletes_shards_of_an_earlier_build(obman_root, tmp_path, hub_server):
+    from huggingface_hub import HfApi
+
+    out = tmp_path / "to-push"
+    _build(obman_root, out, tmp_path / "cache", "--config", "description")
+    api = HfApi()
+    api.create_repo("occ/rebuilt", repo_type="dataset")
+    stale = "description/train-00001-of-00002.parquet"
+    api.upload_file(path_or_fileobj=b"stale", path_in_repo=stale, repo_id="occ/rebuilt", repo_type="dataset")
+    _build(
+        obman_root, out, tmp_path / "cache", "--config", "description", "--overwrite", "--push-to-hub", "occ/rebuilt"
+    )
+    pushed = hub_server.files("dataset", "occ/rebuilt")
+    assert stale not in pushed and "description/train-00000-of-00001.parquet" in pushed

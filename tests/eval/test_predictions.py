@@ -134,10 +134,29 @@ def test_json_list_of_rows(tmp_path):
         ),
         ("p.jsonl", '{"id": 1, "description": "a"}', r"p.jsonl:1: missing keys \['clarity', 'view_answer'\]"),
         ("p.json", "3", r"p.json: expected a JSON object or list"),
+        # One id twice: json keeps the last answer, so the first would be lost silently.
+        ("p.json", '{"3": "The object is jar.", "3": "The object is can."}', r"p.json: key '3' appears twice"),
+        (
+            "p.jsonl",
+            '{"id": 1, "description": "a", "clarity": "b", "view_answer": null, "clarity": "c"}',
+            r"p.jsonl:1: key 'clarity' appears twice",
+        ),
+        ("p.json", b'{"3": "The object is caf\xe9."}', r"p.json: not UTF-8 text"),
+        *[
+            ("p.json", f'[{{"id": {raw}, "description": "a", "clarity": "b", "view_answer": null}}]', message)
+            for raw, message in (
+                ("3.0", r"p.json:0: sample id 3.0 is a float"),
+                ("null", r"p.json:0: sample id None is a NoneType"),
+                ("[1]", r"p.json:0: sample id \[1\] is a list"),
+            )
+        ],
     ],
 )
 def test_bad_files_name_the_file_and_entry(tmp_path, name, content, message):
-    (tmp_path / name).write_text(content)
+    if isinstance(content, bytes):
+        (tmp_path / name).write_bytes(content)
+    else:
+        (tmp_path / name).write_text(content)
     with pytest.raises(ValueError, match=message):
         load_predictions(tmp_path / name)
 

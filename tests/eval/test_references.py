@@ -18,6 +18,14 @@ def test_seed_chat_jsonl_labels_from_q1_answers():
         assert reference.occlusion is None
 
 
+def test_seed_chat_rows_as_one_json_array(tmp_path):
+    # The seed's eccv_test.json holds the chat rows of its jsonl files as one array.
+    path = seed_file("train_Q1_Q6_10140.head40.jsonl")
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    (tmp_path / "eccv_test.json").write_text(json.dumps(rows))
+    assert load_references(tmp_path / "eccv_test.json") == load_references(path)
+
+
 def test_seed_chat_jsonl_without_a_q1_answer_is_refused():
     # The excerpt of the CoT file keeps only the step-by-step row of some ids: they have no label.
     with pytest.raises(ValueError, match=r"train_Q1_Q6_Q0_4_balanced_10140.head20.jsonl: ids \['00003303'"):
@@ -48,6 +56,9 @@ def test_label_rows_and_mappings(tmp_path):
         ("r.json", '[{"id": 1, "label": "jar"}, {"id": "00000001", "label": "jar"}]', r"id 00000001 appears twice"),
         ("r.json", "[]", r"r.json: no references"),
         ("r.jsonl", '{"id": 1, "label": "jar"}\n{oops', r"r.jsonl:2: not valid JSON"),
+        ("r.json", '{"00000001": "jar", "00000001": "can"}', r"r.json: key '00000001' appears twice"),
+        ("r.json", '[{"id": 3.0, "label": "jar"}]', r"r.json:0: sample id 3.0 is a float"),
+        ("r.jsonl", '{"id": null, "label": "jar"}', r"r.jsonl:1: sample id None is a NoneType"),
         (
             "r.jsonl",
             json.dumps(

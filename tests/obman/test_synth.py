@@ -114,6 +114,9 @@ def test_unknown_class_in_request(tmp_path):
         ("ids.json", b"42", r"ids\.json: expected a list of ids or an \{id: \.\.\.\} mapping, got int"),
         ("ids.json", b'[{"question": "?"}]', r"ids\.json: .* has no 'answer'"),
         ("ids.json", b"[true]", r"ids\.json: True is not an ObMan sample id"),
+        ("ids.json", b"[3.0]", r"ids\.json: 3\.0 is not an ObMan sample id"),
+        ("ids.json", b'[{"answer": null}]', r"ids\.json: None is not an ObMan sample id"),
+        ("ids.json", b'{"00000001": 1, "00000001": 2}', r"ids\.json: key '00000001' appears twice"),
         ("ids.jsonl", b'{"id": "00000001"}\n[1, 2]\n', r"ids\.jsonl:2: expected a JSON object per line"),
     ],
 )
@@ -121,3 +124,37 @@ def test_a_bad_id_list_names_the_file_and_what_is_wrong(tmp_path, name, content,
     (tmp_path / name).write_bytes(content)
     with pytest.raises(ValueError, match=match):
         read_id_list(tmp_path / name)
+
+
+def test_an_existing_split_is_refused_or_replaced_whole(tmp_path):
+    generate_obman_split(tmp_path, n=6, seed=0, split="test", progress=False)
+    before = _digest(tmp_path)
+    with pytest.raises(FileExistsError, match=r"test: already holds a split \(6 meta files\).*--overwrite"):
+        generate_obman_split(tmp_path, n=2, seed=1, split="test", progress=False)
+    assert _digest(tmp_path) == before  # refused before anything was written
+    meshes_before = sorted((tmp_path / "ShapeNetCore.v2").rglob("*.obj"))
+
+    generate_obman_split(tmp_path, n=2, seed=1, split="test", progress=False, overwrite=True)
+    assert ObManSplit(tmp_path, "test").ids == ["00000000", "00000001"]  # no stale sample left
+    assert len(_digest(tmp_path)) == 2 * 6
+    provenance = json.loads((tmp_path / "occ_hf_synth.json").read_text())
+    assert provenance["splits"]["test"]["num_samples"] == 2
+    meshes = sorted((tmp_path / "ShapeNetCore.v2").rglob("*.obj"))
+    assert len(meshes_before) == 6 and len(meshes) == 2  # the old samples' meshes went with them
+
+
+def test_overwrite_never_deletes_a_split_synth_obman_did_not_write(tmp_path):
+    generate_obman_split(tmp_path, n=2, seed=0, split="test", progress=False)
+    (tmp_path / "occ_hf_synth.json").unlink()  # as in a real ObMan root
+    with pytest.raises(FileExistsError, match="not written by synth-obman"):
+        generate_obman_split(tmp_path, n=2, seed=0, split="test", progress=False, overwrite=True)
+    assert len(ObManSplit(tmp_path, "test").ids) == 2
+
+
+def test_an_unreachable_occlusion_is_counted_and_warned(tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="occ_hf.obman.synth"):
+        summary = generate_obman_split(
+            tmp_path, n=4, seed=0, split="test", occlusion_range=(0.98, 0.99), progress=False
+        )
+    assert summary.to_dict()["num_off_target"] == summary.num_off_target > 0
+    assert f"{summary.num_off_target} of 4 samples missed the requested occlusion [0.98, 0.99]" in caplog.text

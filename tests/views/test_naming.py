@@ -3,6 +3,7 @@ import pytest
 from occ_hf.obman import read_id_list
 from occ_hf.views import (
     SEED_VIEWS_URL,
+    VIEW_NAME_TEMPLATE,
     find_views,
     orbit_view_name,
     resolve_views,
@@ -61,3 +62,16 @@ def test_bad_inputs_are_named():
         view_name("abc")
     with pytest.raises(ValueError, match="obman_view_test_all.txt"):
         view_name_from_list_row("00000001 0 0 rgb/00000001.jpg")
+
+
+@pytest.mark.parametrize(
+    ("source", "template", "match"),
+    [
+        ("https://host/{spilt}/{name}", VIEW_NAME_TEMPLATE, r"views source .*unknown field \{spilt\}; the fields are"),
+        ("https://host/{name}/{}", VIEW_NAME_TEMPLATE, r"views source .*not a valid template"),
+        ("views", "{id}_{view}.png", r"view name template .*unknown field \{view\}; the fields are \{id\}, \{split\}"),
+    ],
+)
+def test_an_unknown_template_field_is_named(source, template, match):
+    with pytest.raises(ValueError, match=match):
+        resolve_views(["3"], source, template=template)

@@ -156,3 +156,21 @@ def test_cli_render_reports_every_sample_missing_when_no_mesh_loads(synth_obman,
     assert "holds no triangles" in printed["missing"]["00000001"]
     assert "no mesh for sample 00000002" in printed["missing"]["00000002"]
     assert json.loads((out / "render_report.json").read_text()) == printed and not list(out.glob("*.png"))
+
+
+def test_cli_render_refuses_to_replace_views_without_overwrite(synth_obman, tmp_path, capsys):
+    root, _ = synth_obman
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("00000002\n")
+    out = tmp_path / "views"
+    out.mkdir()
+    (out / view_name("00000002", "train")).write_bytes(b"another split's view")  # other splits' views are fine
+    argv = ["views", "render", "--obman_root", str(root), "--out", str(out), "--ids_from", str(ids_file)]
+    main(argv)
+    first = (out / view_name("00000002")).read_bytes()
+    (out / view_name("00000002")).write_bytes(b"edited")
+    with pytest.raises(FileExistsError, match=r"views: 1 of the 1 views to render are already there .*--overwrite"):
+        main(argv)
+    assert (out / view_name("00000002")).read_bytes() == b"edited"
+    main([*argv, "--overwrite"])
+    assert (out / view_name("00000002")).read_bytes() == first
