@@ -11,6 +11,7 @@ peft_config = language_model_lora_config(model_args)           # None unless mod
 """
 
 import logging
+import os
 
 
 # `occ_hf` is imported with this module (its parent package), and that registers the occ-obman-cot builder with
@@ -88,8 +89,20 @@ def load_model(model_args, training_args, freeze_vision: bool = True):
     }
     init_kwargs |= training_args.model_init_kwargs or {}
     init_kwargs["freeze_vision"] = bool(init_kwargs.get("freeze_vision", True)) and freeze_vision
+    path = model_args.model_name_or_path
+    if not os.path.isdir(path) and (os.path.isabs(path) or path.startswith(".") or os.path.exists(path)):
+        what = "is a file, not a checkpoint folder" if os.path.exists(path) else "not found"
+        raise FileNotFoundError(f"{path}: model {what}; give a checkpoint folder or a Hub id (model_name_or_path).")
     try:
-        return AutoModelForImageTextToText.from_pretrained(model_args.model_name_or_path, **init_kwargs)
+        return AutoModelForImageTextToText.from_pretrained(path, **init_kwargs)
+    except OSError as error:
+        if os.path.isdir(path):
+            raise
+        # Neither a local folder nor a Hub repo that could be reached: transformers' text talks of connections only.
+        raise OSError(
+            f"{path}: no such checkpoint folder (relative to {os.getcwd()}), and as a Hub id it could not be loaded "
+            f"({str(error).splitlines()[0]}); check model_name_or_path."
+        ) from None
     except TypeError as error:
         if "freeze_vision" not in str(error):
             raise

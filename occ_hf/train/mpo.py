@@ -66,21 +66,23 @@ def main(script_args, training_args, model_args, dataset_args=None):
 
 def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str | None = None):
     """
-    The `mpo` parser: `TrlParser` over `(OccScriptArguments, OccMPOConfig, ModelConfig, DatasetMixtureConfig)`.
+    The `mpo` parser: [`StageParser`] (TRL's `TrlParser`, checking the recipe first) over
+    `(OccScriptArguments, OccMPOConfig, ModelConfig, DatasetMixtureConfig)`.
 
     Args:
         subparsers (`argparse._SubParsersAction`, *optional*): when given, `mpo` is added to them.
         prog (`str`, *optional*): the program name of a standalone parser.
     """
-    from trl import DatasetMixtureConfig, ModelConfig, TrlParser
+    from trl import DatasetMixtureConfig, ModelConfig
 
     from .mpo_config import OccMPOConfig
+    from .parser import StageParser
     from .script_arguments import OccScriptArguments
 
     dataclass_types = (OccScriptArguments, OccMPOConfig, ModelConfig, DatasetMixtureConfig)
     if subparsers is not None:
         return subparsers.add_parser("mpo", help="Mixed Preference Optimization", dataclass_types=dataclass_types)
-    return TrlParser(dataclass_types, prog=prog)
+    return StageParser(dataclass_types, prog=prog)
 
 
 if __name__ == "__main__":

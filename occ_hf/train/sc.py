@@ -112,14 +112,16 @@ def main(script_args, training_args, model_args, dataset_args=None):
 
 def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str | None = None):
     """
-    The `sc` parser: `TrlParser` over `(OccScriptArguments, OccSCConfig, ModelConfig, DatasetMixtureConfig)`.
+    The `sc` parser: [`StageParser`] (TRL's `TrlParser`, checking the recipe first) over
+    `(OccScriptArguments, OccSCConfig, ModelConfig, DatasetMixtureConfig)`.
 
     Args:
         subparsers (`argparse._SubParsersAction`, *optional*): when given, `sc` is added to them.
         prog (`str`, *optional*): the program name of a standalone parser.
     """
-    from trl import DatasetMixtureConfig, ModelConfig, TrlParser
+    from trl import DatasetMixtureConfig, ModelConfig
 
+    from .parser import StageParser
     from .sc_config import OccSCConfig
     from .script_arguments import OccScriptArguments
 
@@ -128,7 +130,7 @@ def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str 
         return subparsers.add_parser(
             "sc", help="Self-correction (two attempts, GRPO)", dataclass_types=dataclass_types
         )
-    return TrlParser(dataclass_types, prog=prog)
+    return StageParser(dataclass_types, prog=prog)
 
 
 if __name__ == "__main__":

@@ -97,21 +97,23 @@ def _preprocess(train_dataset, eval_dataset, processor, training_args):
 
 def make_parser(subparsers: argparse._SubParsersAction | None = None, prog: str | None = None):
     """
-    The `sft` parser: `TrlParser` over `(OccScriptArguments, OccSFTConfig, ModelConfig, DatasetMixtureConfig)`.
+    The `sft` parser: [`StageParser`] (TRL's `TrlParser`, checking the recipe first) over
+    `(OccScriptArguments, OccSFTConfig, ModelConfig, DatasetMixtureConfig)`.
 
     Args:
         subparsers (`argparse._SubParsersAction`, *optional*): when given, `sft` is added to them.
         prog (`str`, *optional*): the program name of a standalone parser.
     """
-    from trl import DatasetMixtureConfig, ModelConfig, TrlParser
+    from trl import DatasetMixtureConfig, ModelConfig
 
+    from .parser import StageParser
     from .script_arguments import OccScriptArguments
     from .sft_config import OccSFTConfig
 
     dataclass_types = (OccScriptArguments, OccSFTConfig, ModelConfig, DatasetMixtureConfig)
     if subparsers is not None:
         return subparsers.add_parser("sft", help="Supervised fine-tuning: SFT1, SFT2", dataclass_types=dataclass_types)
-    return TrlParser(dataclass_types, prog=prog)
+    return StageParser(dataclass_types, prog=prog)
 
 
 if __name__ == "__main__":
