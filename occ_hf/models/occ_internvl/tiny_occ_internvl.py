@@ -8,6 +8,7 @@ images, patch 14, pixel-shuffle 0.5 (16 image tokens), vision and Qwen2 hidden s
 
 ```bash
 occ-hf init-tiny runs/tiny --seed 0
+occ-hf init-tiny runs/tiny --seed 1 --overwrite   # a non-empty folder is refused without --overwrite
 ```
 ```python
 from occ_hf.models.occ_internvl.tiny_occ_internvl import TinyOccInternVLConfig, init_tiny_checkpoint
@@ -17,6 +18,7 @@ model, processor = init_tiny_checkpoint(TinyOccInternVLConfig(output_dir="runs/t
 """
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +45,12 @@ class TinyOccInternVLConfig:
     Configuration of `occ-hf init-tiny OUTPUT_DIR`.
 
     Parameters:
-        output_dir (`str`): Where the checkpoint (weights, config, processor, tokenizer) is written.
+        output_dir (`str`): Where the checkpoint (weights, config, processor, tokenizer) is written; it must be
+            empty or absent unless `overwrite`.
+        overwrite (`bool`, *optional*, defaults to `False`): Write into a non-empty `output_dir`: the checkpoint's
+            files (`config.json`, `model.safetensors`, the processor and tokenizer files, ...) replace those of the
+            same name, and weight files of an earlier save that this one does not write are removed (as
+            `save_pretrained` does); other files are kept.
 
         > Parameters that control the network
 
@@ -63,6 +70,13 @@ class TinyOccInternVLConfig:
     """
 
     output_dir: str = field(metadata={"help": "Where the checkpoint is written."})
+    overwrite: bool = field(
+        default=False,
+        metadata={
+            "help": "Replace the checkpoint's files in a non-empty OUTPUT_DIR (other files are kept). Without it a "
+            "non-empty OUTPUT_DIR is refused."
+        },
+    )
     image_size: int = field(default=112, metadata={"help": "Input size of the vision tower."})
     patch_size: int = field(default=14, metadata={"help": "Vision patch size."})
     hidden_size: int = field(default=64, metadata={"help": "Hidden size of the vision tower and the LLM."})
@@ -146,8 +160,29 @@ def build_chat_template() -> str:
     )
 
 
+def _check_output_folder(output_dir: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Refuses to write a checkpoint into a file, or into a non-empty folder unless `overwrite`; returns the folder."""
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise NotADirectoryError(
+            f"{output_dir}: exists and is not a folder; choose a folder to write the checkpoint to."
+        )
+    if overwrite or not output_dir.is_dir() or not any(output_dir.iterdir()):
+        return output_dir
+    held = sum(1 for _ in output_dir.iterdir())
+    raise FileExistsError(
+        f"{output_dir}: not empty (it holds {held} entries); choose an empty folder, or pass --overwrite "
+        "(overwrite=True) to replace the checkpoint's files there (other files are kept)."
+    )
+
+
 def init_tiny_checkpoint(config: TinyOccInternVLConfig):
-    """Builds, saves (to `config.output_dir`) and returns a tiny random `(model, processor)`."""
+    """Builds, saves (to `config.output_dir`) and returns a tiny random `(model, processor)`.
+
+    A non-empty `config.output_dir` is refused before anything is built unless `config.overwrite` (see
+    [`TinyOccInternVLConfig`]).
+    """
+    output_dir = _check_output_folder(config.output_dir, config.overwrite)
     import torch
     from transformers import GenerationConfig, GotOcr2ImageProcessor, InternVLVideoProcessor
 
@@ -196,7 +231,6 @@ def init_tiny_checkpoint(config: TinyOccInternVLConfig):
     model.generation_config = GenerationConfig(
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, do_sample=False
     )
-    output_dir = Path(config.output_dir)
     model.save_pretrained(output_dir)
     processor.save_pretrained(output_dir)
     return model, processor
