@@ -13,7 +13,11 @@ and the vote is scored. With `--model` and `--dataset` instead, the model is run
 ```bash
 occ-hf eval --model runs/tiny --dataset occ-obman-cot --data_dir data/obman --views_dir data/views --batch_size 16
 occ-hf eval --predictions runs/eval/predictions.json --references data/obman   # re-scores that run
+occ-hf eval --model org/occ-internvl-1b --prompt_style code_published --dataset occ-obman-cot --data_dir data/obman
 ```
+
+`--prompt_style code_published` asks the clarity question as the scripts behind the seed's published figures did
+(`occ_hf.cot.prompts.EVALUATION_PROMPT_STYLES`), so that a released checkpoint is scored as it was.
 """
 
 from dataclasses import dataclass, field
@@ -48,6 +52,12 @@ class EvalConfig:
             The dataset config to read (`--config`): it must have `image`, `view`, `id`, `label`, `occlusion`.
         data_dir (`str`, *optional*), views_dir (`str`, *optional*):
             The ObMan root and the folder of 3D views, passed to `load_dataset` (for the `occ-obman-cot` builder).
+        prompt_style (`str`, *optional*):
+            With `model`: the prompt style `recognize()` asks in, a key of the checkpoint's `config.prompts` or one of
+            occ-hf's (`code`, `code_published`; a style the checkpoint lacks is taken from
+            `occ_hf.cot.prompts`, the checkpoint's own table wins where both have it); defaults to the checkpoint's
+            `config.prompt_style`. `code_published` is `code` with the clarity question as the seed's published
+            figures were scored (`"Is it clear to identify the object in the hand??\n"`).
         batch_size (`int`, *optional*, defaults to `8`):
             Images per `recognize()` call.
         max_samples (`int`, *optional*):
@@ -90,6 +100,13 @@ class EvalConfig:
     )
     data_dir: str | None = field(default=None, metadata={"help": "ObMan root, for the occ-obman-cot builder."})
     views_dir: str | None = field(default=None, metadata={"help": "Folder of 3D views (seed file names)."})
+    prompt_style: str | None = field(
+        default=None,
+        metadata={
+            "help": "With --model: the prompt style recognize() asks in (code; code_published: the clarity question "
+            "as the seed's published figures were scored); defaults to the checkpoint's config.prompt_style."
+        },
+    )
     batch_size: int = field(default=8, metadata={"help": "Images per recognize() call."})
     max_samples: int | None = field(default=None, metadata={"help": "Evaluate only the first rows."})
     device: str | None = field(default=None, metadata={"help": "cuda or cpu; cuda when available by default."})
@@ -144,6 +161,11 @@ def run_eval(config: EvalConfig) -> tuple[dict, dict[str, Path]]:
     if not config.predictions:
         raise ValueError(
             "occ-hf eval needs --predictions FILE [FILE ...] with --references, or --model with --dataset."
+        )
+    if config.prompt_style is not None:
+        raise ValueError(
+            "occ-hf eval --prompt_style only applies with --model (it says what the model is asked); predictions "
+            "already hold the answers: leave it out."
         )
     if config.references is None:
         raise ValueError("occ-hf eval needs --references (an ObMan root, a seed chat jsonl, or a labels JSON/JSONL).")

@@ -20,6 +20,10 @@ def test_tokenizer_round_trips_every_prompt_and_answer(tiny_dir):
             ids = tokenizer(text.replace("<image>", ""), add_special_tokens=False)["input_ids"]
             assert tokenizer.decode(ids) == text.replace("<image>", "")
             assert len(ids) <= 2 * len(text.split()) + 1, (text, len(ids))  # trained on these strings: merged words
+    published = (
+        "Is it clear to identify the object in the hand??\n"  # an evaluation style's: not trained on, but exact
+    )
+    assert tokenizer.decode(tokenizer(published, add_special_tokens=False)["input_ids"]) == published
     answer_lengths = [len(tokenizer(style.answer(name))["input_ids"]) for name in OCC_CLASSES]
     assert max(answer_lengths) <= 6, answer_lengths
     assert tokenizer.context_image_token == "<IMG_CONTEXT>" and tokenizer.start_image_token == "<img>"
@@ -117,7 +121,10 @@ def test_unknown_stage_style_or_index_is_named(tiny_dir, template):
     assert "What's the object in the hand?" in render({"type": "stage", "stage": "describe"})
     with pytest.raises(TemplateError, match="Unknown stage nonexistent in a stage part: use one of describe, reflect"):
         render({"type": "stage", "stage": "nonexistent"})
-    with pytest.raises(TemplateError, match="Unknown prompt_style poem: this chat template knows code, paper"):
+    known = r"(code|code_published|paper)"  # every style, in the order the template's table holds them
+    with pytest.raises(
+        TemplateError, match=rf"Unknown prompt_style poem: this chat template knows {known}(, {known}){{2}}\."
+    ):
         render({"type": "stage", "stage": "describe"}, prompt_style="poem")
     with pytest.raises(TemplateError, match="Stage describe has 3 questions: index must be 0 to 2, got 3"):
         render({"type": "stage", "stage": "describe", "index": 3}, prompt_style="paper")

@@ -1,10 +1,11 @@
 """A tiny random OccInternVL checkpoint with a real processor and tokenizer, built offline (`occ-hf init-tiny OUT`).
 
-The tokenizer is a byte-level BPE trained with the `tokenizers` library on the prompts of both styles and their
-answers, so every OCC string encodes to a few tokens and decodes back exactly; the chat template is ChatML (as
-InternVL2-1B's Qwen2) with `{% generation %}` markers (TRL's `assistant_only_loss=True`) and the stage prompts of both
-styles. The default network is the ~0.3M-parameter InternVL that DESIGN.md found to learn on 2 CPU cores: 112 px
-images, patch 14, pixel-shuffle 0.5 (16 image tokens), vision and Qwen2 hidden size 64, 2 layers, 4 heads, MLP 256.
+The tokenizer is a byte-level BPE trained with the `tokenizers` library on the prompts of both training styles (`code`,
+`paper`) and their answers, so every OCC string encodes to a few tokens and decodes back exactly; the chat template is
+ChatML (as InternVL2-1B's Qwen2) with `{% generation %}` markers (TRL's `assistant_only_loss=True`) and the stage
+prompts of every style (`code_published` too). The default network is the ~0.3M-parameter InternVL that DESIGN.md
+found to learn on 2 CPU cores: 112 px images, patch 14, pixel-shuffle 0.5 (16 image tokens), vision and Qwen2 hidden
+size 64, 2 layers, 4 heads, MLP 256.
 
 ```bash
 occ-hf init-tiny runs/tiny --seed 0
@@ -22,7 +23,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...cot.prompts import COT_ANSWER, COT_QUESTION, PROMPT_STYLES
+from ...cot.prompts import COT_ANSWER, COT_QUESTION, PROMPT_STYLES, checkpoint_prompt_tables
 from .configuration_occ_internvl import OCC_CLASS_NAMES
 from .processing_occ_internvl import stage_prompt_tables, stage_question_jinja, stage_style_jinja
 
@@ -90,7 +91,9 @@ class TinyOccInternVLConfig:
 
 
 def _tokenizer_corpus() -> list[str]:
-    # Every string the checkpoint will see, in its chat rendering, so that BPE merges cover them as wholes.
+    # Every string the checkpoint is trained on, in its chat rendering, so that BPE merges cover them as wholes. Not
+    # the evaluation styles: their strings byte-level encode all the same, and leaving them out keeps every token id
+    # (and so every random tiny model) what it was before they were added.
     texts = [COT_QUESTION, COT_ANSWER, "user\n", "assistant\n", "system\n"]
     for style in PROMPT_STYLES.values():
         questions = [*style.describe, style.reflect, style.reflect_at_inference, style.decide]
@@ -125,8 +128,8 @@ def build_tokenizer(vocab_size: int = 384):
 
 
 def build_chat_template() -> str:
-    """ChatML with `{% generation %}` markers, image placeholders, and `stage` parts for both prompt styles."""
-    stage_prompts = stage_prompt_tables({name: style.to_dict() for name, style in PROMPT_STYLES.items()})
+    """ChatML with `{% generation %}` markers, image placeholders, and `stage` parts for every prompt style."""
+    stage_prompts = stage_prompt_tables(checkpoint_prompt_tables())
     image = IMAGE_TOKENS["context_image_token"]
     return (
         "{%- set stage_prompts = "
