@@ -246,7 +246,9 @@ def run_model_eval(config) -> tuple[dict, dict[str, Path]]:
     else:
         predictions = predict(recognize, items, batch_size=config.batch_size)
     predictions = replace(predictions, source=source)
-    report = score_predictions(references, predictions, template=config.answer_template)
+    report = score_predictions(
+        references, predictions, template=config.answer_template, denominator=config.denominator
+    )
     paths = write_report(report, config.output_dir)
     if not sampled:
         # A voted final answer need not follow from the voted stage answers, so only greedy runs are written in the

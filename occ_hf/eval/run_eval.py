@@ -4,6 +4,7 @@
 occ-hf eval --predictions runs/mpo/predictions.jsonl --references data/obman --split test --output_dir runs/eval
 occ-hf eval --predictions ../shared/seed/predictions-mpo.head100.json --references labels.json
 occ-hf eval --predictions s0.jsonl s1.jsonl s2.jsonl s3.jsonl s4.jsonl --references data/obman   # self-consistency
+occ-hf eval --predictions seed_run.json --references eccv_test.json --denominator seed   # divide as the seed divides
 ```
 
 Several prediction files are k sampled runs: they are reduced by majority vote (`occ_hf.eval.self_consistency`)
@@ -23,7 +24,7 @@ occ-hf eval --model org/occ-internvl-1b --prompt_style code_published --dataset 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .metrics import SEED_ANSWER_TEMPLATE, score_predictions
+from .metrics import SEED_ANSWER_TEMPLATE, check_scoring_options, score_predictions
 from .predictions import load_predictions
 from .records import STAGES, PredictionSet
 from .references import load_references
@@ -87,6 +88,10 @@ class EvalConfig:
             The exact answer that counts as right, formatted with the class name.
         on_extra_prediction (`str`, *optional*, defaults to `"error"`):
             `error` or `ignore` (listed in the report) for predicted ids that no reference has.
+        denominator (`str`, *optional*, defaults to `"references"`):
+            What Description and Reflection divide by: `references` (the reference images with a prediction) or
+            `seed` (every prediction, as the seed's script: a predicted id outside the references has no label here
+            and counts as wrong; see `occ_hf.eval.metrics`).
         output_dir (`str`, *optional*, defaults to `"runs/eval"`):
             Where `report.json`, `report.md` and the PNG plots go (and `predictions.json` with `model`).
     """
@@ -130,6 +135,13 @@ class EvalConfig:
     on_unknown_class: str = field(default="error", metadata={"help": "error or skip for non-OCC ObMan classes."})
     answer_template: str = field(default=SEED_ANSWER_TEMPLATE, metadata={"help": "Expected answer; {} is the class."})
     on_extra_prediction: str = field(default="error", metadata={"help": "error or ignore ids without reference."})
+    denominator: str = field(
+        default="references",
+        metadata={
+            "help": "Description/Reflection over: references (their images with a prediction) or seed (every "
+            "prediction, as the seed divides; ids outside the references count as wrong, having no label)."
+        },
+    )
     output_dir: str = field(default="runs/eval", metadata={"help": "Where the report and plots go."})
 
 
@@ -154,6 +166,7 @@ def run_eval(config: EvalConfig) -> tuple[dict, dict[str, Path]]:
     Returns:
         `(report, paths)`: the dict of [`score_predictions`] and the written files by name.
     """
+    check_scoring_options(config.on_extra_prediction, config.denominator)  # before loading anything
     if config.model is not None:
         from .model_eval import run_model_eval
 
@@ -188,5 +201,6 @@ def run_eval(config: EvalConfig) -> tuple[dict, dict[str, Path]]:
         predictions,
         template=config.answer_template,
         on_extra_prediction=config.on_extra_prediction,
+        denominator=config.denominator,
     )
     return report, write_report(report, config.output_dir)
