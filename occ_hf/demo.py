@@ -148,7 +148,9 @@ def run_demo(config: DemoConfig) -> dict:
     clock = lap("dataset", clock)
 
     print("== 4. A tiny OccInternVL, untrained")
-    model, _ = init_tiny_checkpoint(TinyOccInternVLConfig(output_dir=str(output_dir / "tiny"), seed=config.seed))
+    # The demo owns its folder: a rerun replaces its tiny checkpoint.
+    tiny_config = TinyOccInternVLConfig(output_dir=str(output_dir / "tiny"), seed=config.seed, overwrite=True)
+    model, _ = init_tiny_checkpoint(tiny_config)
     summary["model"] = {"path": str(output_dir / "tiny"), "parameters": model.num_parameters()}
     print(f"{model.num_parameters():,} parameters")
     summary["stages"]["before"] = _evaluate(output_dir / "tiny", dataset_dir, output_dir / "eval-before", config)

@@ -5,6 +5,17 @@
 - `paper`: the questions of the paper's stage figure (`paper_stages_figure.jpg`: Q1-Q3 round/thin/long, Q4 clarity,
   Q5 class), with the figure's typos ("obejct", "oject") corrected.
 
+Beside them, `EVALUATION_PROMPT_STYLES` holds styles that change only what is asked at inference, for scoring a
+released checkpoint as its published figures were scored (`occ-hf eval --model M --prompt_style code_published`):
+
+- `code_published`: `code` except the clarity question, sent as `"Is it clear to identify the object in the hand??\n"`
+  (two question marks), byte for byte as the three `inferenceImageAcc.py` of the seed that produced the published
+  figures send it; the seed's `src/inference.py` and its training data ask it with one (`code`).
+
+Datasets are built and the tiny tokenizer is trained on `PROMPT_STYLES` only (the seed trained on `code`'s strings),
+so adding an evaluation style changes no training row and no token id; every saved checkpoint's `config.prompts`
+holds both kinds ([`checkpoint_prompt_tables`]).
+
 `<image>` marks where an image goes, as in InternVL's chat jsonl. The dataset builder and the model package both read
 this module; the model package copies the tables into each saved checkpoint (`config.prompts` and the chat
 template), so a checkpoint loaded with `trust_remote_code=True` does not need occ-hf.
@@ -20,15 +31,18 @@ style.parse_class("The object is bottle.", ["bottle", "jar"])   # "bottle"
 """
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 
 __all__ = [
     "COT_ANSWER",
     "COT_QUESTION",
+    "EVALUATION_PROMPT_STYLES",
     "IMAGE_PLACEHOLDER",
     "PROMPT_STYLES",
+    "PUBLISHED_CLARITY_QUESTION",
     "PromptStyle",
+    "checkpoint_prompt_tables",
     "get_prompt_style",
     "parse_clarity",
 ]
@@ -52,7 +66,7 @@ class PromptStyle:
     The questions and answer formats of one prompt style.
 
     Parameters:
-        name (`str`): `"code"` or `"paper"`.
+        name (`str`): `"code"`, `"paper"` or `"code_published"`.
         describe (`tuple[str, ...]`): Stage 1 questions, asked in one conversation on the RGB image; the first
             carries the `<image>` marker.
         class_in_describe (`bool`): Whether the last describe answer names the class (`code`: Q1), or the class comes
@@ -142,8 +156,30 @@ PROMPT_STYLES = {
 }
 
 
+# The clarity question of the three `inferenceImageAcc.py` behind the seed's published figures (two question marks).
+PUBLISHED_CLARITY_QUESTION = _CLARITY_QUESTION + "?\n"
+
+EVALUATION_PROMPT_STYLES = {
+    "code_published": replace(
+        PROMPT_STYLES["code"], name="code_published", reflect_at_inference=PUBLISHED_CLARITY_QUESTION
+    ),
+}
+
+
+def checkpoint_prompt_tables() -> dict[str, dict]:
+    """Every prompt style (`PROMPT_STYLES` and `EVALUATION_PROMPT_STYLES`) as the tables a checkpoint's
+    `config.prompts` and chat template hold."""
+    return {name: style.to_dict() for name, style in {**PROMPT_STYLES, **EVALUATION_PROMPT_STYLES}.items()}
+
+
 def get_prompt_style(name: str) -> PromptStyle:
-    """The prompt style called `name`; raises a `ValueError` listing the styles for an unknown name."""
+    """The prompt style called `name` that data is built with; raises a `ValueError` listing the styles for an unknown
+    name, and saying where an evaluation style belongs for one of `EVALUATION_PROMPT_STYLES`."""
+    if name in EVALUATION_PROMPT_STYLES:
+        raise ValueError(
+            f"Prompt style {name!r} only changes what is asked at evaluation (occ-hf eval --model M --prompt_style "
+            f"{name}); build data with one of {sorted(PROMPT_STYLES)} ('code': the strings the seed trained on)."
+        )
     if name not in PROMPT_STYLES:
         raise ValueError(f"Unknown prompt style {name!r}: choose one of {sorted(PROMPT_STYLES)}.")
     return PROMPT_STYLES[name]

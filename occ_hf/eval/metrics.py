@@ -10,6 +10,14 @@ The seed's `inferenceImageAcc.py` (chaoyiwang09/OCC-MLLM, `occ-mllm-cot/src/SFT2
 - *Decision*: the final answer (the description when clear, Q1 on the 3D view when unclear) equals the expected
   answer; divided by ALL test images, so an image with no prediction, no view or an unparseable clarity is wrong.
 
+Description and Reflection count, by default (`denominator="references"`), the reference images that got a
+prediction. The seed's script divides them by every image it predicted, ids outside its test list included (it reads
+their class from the image path); `denominator="seed"` divides so too. occ-hf's references hold no label for an id
+outside them, so such a prediction can only count as wrong: it adds one to the Description and Reflection
+denominators and nothing to their numerators, and the report lists it (`extra_predictions_counted`). The seed's own
+figure then lies between that accuracy and the one with those predictions counted right
+(`(correct + counted) / total`).
+
 ```python
 from occ_hf.eval import ImagePrediction, PredictionSet, Reference, score_predictions
 
@@ -32,12 +40,14 @@ from .records import DECISION, DESCRIPTION, REFLECTION, ImagePrediction, Predict
 
 
 __all__ = [
+    "DENOMINATORS",
     "NO_ANSWER",
     "OTHER_ANSWER",
     "SEED_ANSWER_TEMPLATE",
     "StageScore",
     "accuracy_by_occlusion",
     "answer_class",
+    "check_scoring_options",
     "confusion_matrix",
     "decision_breakdown",
     "expected_answer",
@@ -49,6 +59,9 @@ __all__ = [
 # The seed's Q1 target (its `train_Q1_*.jsonl` answers and the ground truth its inference script compares with).
 SEED_ANSWER_TEMPLATE = "The object is {}."
 OTHER_ANSWER, NO_ANSWER = "(other answer)", "(no answer)"
+# What Description and Reflection divide by: the references' images with a prediction, or, as the seed's script,
+# every prediction (see the module docstring).
+DENOMINATORS = ("references", "seed")
 
 
 @dataclass(frozen=True)
@@ -253,9 +266,31 @@ def decision_breakdown(
     return counts
 
 
+def check_scoring_options(on_extra_prediction: str = "error", denominator: str = "references") -> None:
+    """Refuses an unknown `on_extra_prediction` or `denominator` of [`score_predictions`], or the two together
+    contradicting each other; `occ-hf eval` calls it before loading anything."""
+    if on_extra_prediction not in ("error", "ignore"):
+        raise ValueError(f"on_extra_prediction must be 'error' or 'ignore', got {on_extra_prediction!r}.")
+    if denominator not in DENOMINATORS:
+        raise ValueError(
+            f"denominator (--denominator) must be one of {', '.join(DENOMINATORS)}, got {denominator!r}: "
+            "'references' (the default) or 'seed' (every prediction, as the seed's script divides)."
+        )
+    if denominator == "seed" and on_extra_prediction == "ignore":
+        raise ValueError(
+            "denominator='seed' counts the predicted ids outside the references, on_extra_prediction='ignore' leaves "
+            "them out: pass one of the two (--denominator seed or --on_extra_prediction ignore)."
+        )
+
+
 def _check_inputs(
-    references: Sequence[Reference], predictions: PredictionSet, classes: Sequence[str], on_extra_prediction: str
+    references: Sequence[Reference],
+    predictions: PredictionSet,
+    classes: Sequence[str],
+    on_extra_prediction: str,
+    denominator: str,
 ) -> list[str]:
+    check_scoring_options(on_extra_prediction, denominator)
     seen: set[str] = set()
     for reference in references:
         if reference.sample_id in seen:
@@ -266,14 +301,13 @@ def _check_inputs(
                 f"references: label {reference.label!r} of sample {reference.sample_id} is not one of {list(classes)}."
             )
     extra = sorted(set(predictions.records) - seen)
-    if extra and on_extra_prediction == "error":
+    if extra and on_extra_prediction == "error" and denominator != "seed":
         raise ValueError(
             f"{predictions.source}: {len(extra)} predicted ids are not among the references (first: {extra[:5]}); "
-            "score against the references the predictions were made on, or pass on_extra_prediction='ignore' "
-            "(`--on_extra_prediction ignore`) to leave them out."
+            "score against the references the predictions were made on, pass on_extra_prediction='ignore' "
+            "(`--on_extra_prediction ignore`) to leave them out, or denominator='seed' (`--denominator seed`) to "
+            "count them as wrong in Description and Reflection, as the seed's script divides."
         )
-    if on_extra_prediction not in ("error", "ignore"):
-        raise ValueError(f"on_extra_prediction must be 'error' or 'ignore', got {on_extra_prediction!r}.")
     return extra
 
 
@@ -285,6 +319,7 @@ def score_predictions(
     classes: Sequence[str] = OCC_CLASSES,
     bins: Sequence[float] = OCCLUSION_BINS,
     on_extra_prediction: Literal["error", "ignore"] = "error",
+    denominator: Literal["references", "seed"] = "references",
 ) -> dict:
     """Every metric of the report, as a JSON-ready dict: the seed's three metrics on the stages `predictions` hold,
     per class, by occlusion level, the confusion matrices and where each image ends in the chain.
@@ -296,13 +331,27 @@ def score_predictions(
         classes (`Sequence[str]`, *optional*, defaults to the 8 OCC classes): Allowed labels, in report order.
         bins (`Sequence[float]`, *optional*, defaults to `OCCLUSION_BINS`): Edges of the occlusion levels.
         on_extra_prediction (`str`, *optional*, defaults to `"error"`): What to do with predicted ids that no
-            reference has: the seed would have counted them in the Description denominator; we refuse
-            (`"error"`) or leave them out and list them (`"ignore"`).
+            reference has: refuse them (`"error"`) or leave them out and list them (`"ignore"`). Not consulted with
+            `denominator="seed"`, which counts them.
+        denominator (`str`, *optional*, defaults to `"references"`): What Description and Reflection divide by:
+            `"references"`, the reference images with a prediction; `"seed"`, as the seed's `inferenceImageAcc.py`,
+            every prediction, so that each predicted id outside the references that has a Q1 answer counts as wrong
+            (one more in both denominators, nothing in the numerators: there is no label to score it with) and is
+            listed in `extra_predictions_counted`. Decision, per class, by occlusion and the confusion matrices
+            always count the references only (the seed's Decision divides by its test list).
     """
-    extra = _check_inputs(references, predictions, classes, on_extra_prediction)
+    extra = _check_inputs(references, predictions, classes, on_extra_prediction, denominator)
     left_out = set(extra)
     records = {key: value for key, value in predictions.records.items() if key not in left_out}
     stages = [stage for stage in (DESCRIPTION, REFLECTION, DECISION) if stage in predictions.stages]
+    metrics = {stage: stage_score(references, records, stage, template) for stage in stages}
+    counted = []
+    if denominator == "seed" and DESCRIPTION in stages:
+        counted = [key for key in extra if predictions.records[key].description is not None]
+        for stage in (DESCRIPTION, REFLECTION):
+            if stage in metrics:
+                metrics[stage] = StageScore(metrics[stage].correct, metrics[stage].total + len(counted))
+    counted_set = set(counted)
     answer_stages = [stage for stage in (DESCRIPTION, DECISION) if stage in stages]
     report = {
         "source": predictions.source,
@@ -313,9 +362,11 @@ def score_predictions(
             if (record := records.get(reference.sample_id)) is not None
             and (record.description if DESCRIPTION in stages else record.decision) is not None
         ),
-        "extra_predictions_ignored": extra,
+        "denominator": denominator,
+        "extra_predictions_ignored": [key for key in extra if key not in counted_set],
+        "extra_predictions_counted": counted,
         "stages": stages,
-        "metrics": {stage: stage_score(references, records, stage, template).to_dict() for stage in stages},
+        "metrics": {stage: score.to_dict() for stage, score in metrics.items()},
         "per_class": {
             stage: {
                 name: score.to_dict()

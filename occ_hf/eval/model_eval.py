@@ -31,7 +31,14 @@ from .report import write_report
 from .runner import EvalItem, Recognizer, predict, predict_sampled
 
 
-__all__ = ["items_from_rows", "load_test_rows", "model_recognizer", "references_from_rows", "run_model_eval"]
+__all__ = [
+    "items_from_rows",
+    "load_test_rows",
+    "model_recognizer",
+    "prompt_tables_for",
+    "references_from_rows",
+    "run_model_eval",
+]
 
 _REQUIRED_COLUMNS = ("id", "image", "label")
 
@@ -124,22 +131,46 @@ def _stage_texts(recognition) -> dict[str, str | None]:
     }
 
 
-def model_recognizer(model, processor, **recognize_kwargs) -> Recognizer:
+def prompt_tables_for(checkpoint_prompts: dict | None, prompt_style: str, checkpoint: str = "the checkpoint") -> dict:
+    """The prompt tables to give a checkpoint so that it can be asked in `prompt_style`: its own `config.prompts`,
+    plus occ-hf's table of that style (`occ_hf.cot.prompts`) when the checkpoint lacks it (a checkpoint saved before
+    the style was added); the checkpoint's own table wins where both have it.
+
+    Raises:
+        `ValueError`: for a style neither has, listing the known ones.
+    """
+    from ..cot.prompts import checkpoint_prompt_tables
+
+    tables = dict(checkpoint_prompts or {})
+    known = {**checkpoint_prompt_tables(), **tables}
+    if prompt_style not in known:
+        raise ValueError(
+            f"--prompt_style {prompt_style!r} is unknown: {checkpoint} and occ-hf know {', '.join(sorted(known))}."
+        )
+    tables.setdefault(prompt_style, known[prompt_style])
+    return tables
+
+
+def model_recognizer(model, processor, prompt_style: str | None = None, **recognize_kwargs) -> Recognizer:
     """The [`Recognizer`] of an OccInternVL model: decodes a batch, calls `model.recognize`, returns the stage texts.
 
     Args:
         model (`OccInternVLForConditionalGeneration`): The model; its config must use the `staged` decision policy and
             a prompt style whose describe stage names the class (`code`), the seed's chain that the metrics score.
         processor (`OccInternVLProcessor`): Its processor.
+        prompt_style (`str`, *optional*, defaults to `model.config.prompt_style`): The style to ask in, a key of
+            `model.config.prompts` (see [`prompt_tables_for`] to add one of occ-hf's).
         **recognize_kwargs: Passed to `model.recognize` (`max_new_tokens`, `reuse_cache`, `generation_kwargs`).
     """
     config = model.config
-    prompts = config.prompts[config.prompt_style]
+    prompt_style = prompt_style or config.prompt_style
+    prompts = config.prompts[prompt_style]
     if config.decision_policy != "staged" or not prompts["class_in_describe"]:
         raise ValueError(
-            f"{config.name_or_path or 'this model'}: prompt style {config.prompt_style!r} with the "
+            f"{config.name_or_path or 'this model'}: prompt style {prompt_style!r} with the "
             f"{config.decision_policy!r} policy does not answer the seed's Q1 first, so Description and Reflection "
-            "cannot be scored; set config.prompt_style='code' and config.decision_policy='staged' (config.json)."
+            "cannot be scored; use --prompt_style code (or code_published) and config.decision_policy='staged' "
+            "(config.json)."
         )
 
     def recognize(images, views):
@@ -147,6 +178,7 @@ def model_recognizer(model, processor, **recognize_kwargs) -> Recognizer:
             [_decode(image) for image in images],
             views=[_decode(view) for view in views],
             processor=processor,
+            prompt_style=prompt_style,
             **recognize_kwargs,
         )
         return [_stage_texts(result) for result in results]
@@ -173,21 +205,26 @@ def run_model_eval(config) -> tuple[dict, dict[str, Path]]:
             "occ-hf eval --model needs --dataset (occ-obman-cot with --data_dir, a parquet folder or a repo)."
         )
     import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 
+    if config.num_samples < 1:
+        raise ValueError(f"--num_samples must be at least 1, got {config.num_samples}.")
+    model_config = AutoConfig.from_pretrained(config.model)
+    prompt_style = config.prompt_style or getattr(model_config, "prompt_style", None)
+    if config.prompt_style is not None:  # checked before the weights load, which can take minutes
+        model_config.prompts = prompt_tables_for(getattr(model_config, "prompts", None), prompt_style, config.model)
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = AutoModelForImageTextToText.from_pretrained(config.model, dtype=config.dtype).to(device).eval()
+    model = AutoModelForImageTextToText.from_pretrained(config.model, config=model_config, dtype=config.dtype)
+    model = model.to(device).eval()
     processor = AutoProcessor.from_pretrained(config.model)
     if not hasattr(model, "recognize"):
         raise ValueError(
             f"{config.model}: a {type(model).__name__} has no three-stage recognize(); evaluate an OccInternVL "
             "checkpoint (occ-hf convert-checkpoint converts InternVL ones)."
         )
-    if config.num_samples < 1:
-        raise ValueError(f"--num_samples must be at least 1, got {config.num_samples}.")
     sampled = config.num_samples > 1
     generation_kwargs = {"do_sample": True, "temperature": config.temperature} if sampled else None
-    recognize = model_recognizer(model, processor, generation_kwargs=generation_kwargs)
+    recognize = model_recognizer(model, processor, prompt_style=prompt_style, generation_kwargs=generation_kwargs)
     rows = load_test_rows(
         config.dataset,
         config_name=config.dataset_config,
@@ -198,7 +235,10 @@ def run_model_eval(config) -> tuple[dict, dict[str, Path]]:
     )
     references = references_from_rows(rows)
     items = items_from_rows(rows)
-    source = f"{config.model} on {config.dataset} ({config.dataset_config}/{config.split}, {len(references)} images)"
+    source = (
+        f"{config.model} on {config.dataset} ({config.dataset_config}/{config.split}, {len(references)} images), "
+        f"prompt style {prompt_style}"
+    )
     if sampled:
         torch.manual_seed(config.sampling_seed)
         predictions = predict_sampled(recognize, items, k=config.num_samples, batch_size=config.batch_size)
@@ -206,7 +246,9 @@ def run_model_eval(config) -> tuple[dict, dict[str, Path]]:
     else:
         predictions = predict(recognize, items, batch_size=config.batch_size)
     predictions = replace(predictions, source=source)
-    report = score_predictions(references, predictions, template=config.answer_template)
+    report = score_predictions(
+        references, predictions, template=config.answer_template, denominator=config.denominator
+    )
     paths = write_report(report, config.output_dir)
     if not sampled:
         # A voted final answer need not follow from the voted stage answers, so only greedy runs are written in the

@@ -55,6 +55,14 @@ def format_report_markdown(report: dict, plots: dict[str, str] | None = None) ->
         f"with a prediction: {report['num_predicted']}.",
         "Metrics as the seed's `inferenceImageAcc.py` computes them: Description and Reflection over the images "
         "with a prediction, Decision over all test images (no prediction, no view or an unclear clarity is wrong).",
+        *(
+            [
+                "Denominator `seed`: Description and Reflection also count the predicted ids outside the references, "
+                "as wrong (they have no label here), as the seed's script divides by every prediction."
+            ]
+            if report.get("denominator") == "seed"
+            else []
+        ),
         "",
         "## Metrics",
         "",
@@ -71,6 +79,12 @@ def format_report_markdown(report: dict, plots: dict[str, str] | None = None) ->
     lines += _table(["metric", "accuracy", "correct / counted"], rows)
     if report["extra_predictions_ignored"]:
         lines += ["", f"Left out: {len(report['extra_predictions_ignored'])} predicted ids not among the references."]
+    if report.get("extra_predictions_counted"):
+        lines += [
+            "",
+            f"Counted as wrong in Description and Reflection (denominator `seed`): "
+            f"{len(report['extra_predictions_counted'])} predicted ids not among the references.",
+        ]
     if "decision_breakdown" in report:
         lines += ["", "## Where each image ends", ""]
         lines += _table(["outcome", "images"], [[key, value] for key, value in report["decision_breakdown"].items()])

@@ -4,6 +4,7 @@
 occ-hf eval --predictions runs/mpo/predictions.jsonl --references data/obman --split test --output_dir runs/eval
 occ-hf eval --predictions ../shared/seed/predictions-mpo.head100.json --references labels.json
 occ-hf eval --predictions s0.jsonl s1.jsonl s2.jsonl s3.jsonl s4.jsonl --references data/obman   # self-consistency
+occ-hf eval --predictions seed_run.json --references eccv_test.json --denominator seed   # divide as the seed divides
 ```
 
 Several prediction files are k sampled runs: they are reduced by majority vote (`occ_hf.eval.self_consistency`)
@@ -13,13 +14,17 @@ and the vote is scored. With `--model` and `--dataset` instead, the model is run
 ```bash
 occ-hf eval --model runs/tiny --dataset occ-obman-cot --data_dir data/obman --views_dir data/views --batch_size 16
 occ-hf eval --predictions runs/eval/predictions.json --references data/obman   # re-scores that run
+occ-hf eval --model org/occ-internvl-1b --prompt_style code_published --dataset occ-obman-cot --data_dir data/obman
 ```
+
+`--prompt_style code_published` asks the clarity question as the scripts behind the seed's published figures did
+(`occ_hf.cot.prompts.EVALUATION_PROMPT_STYLES`), so that a released checkpoint is scored as it was.
 """
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .metrics import SEED_ANSWER_TEMPLATE, score_predictions
+from .metrics import SEED_ANSWER_TEMPLATE, check_scoring_options, score_predictions
 from .predictions import load_predictions
 from .records import STAGES, PredictionSet
 from .references import load_references
@@ -48,6 +53,12 @@ class EvalConfig:
             The dataset config to read (`--config`): it must have `image`, `view`, `id`, `label`, `occlusion`.
         data_dir (`str`, *optional*), views_dir (`str`, *optional*):
             The ObMan root and the folder of 3D views, passed to `load_dataset` (for the `occ-obman-cot` builder).
+        prompt_style (`str`, *optional*):
+            With `model`: the prompt style `recognize()` asks in, a key of the checkpoint's `config.prompts` or one of
+            occ-hf's (`code`, `code_published`; a style the checkpoint lacks is taken from
+            `occ_hf.cot.prompts`, the checkpoint's own table wins where both have it); defaults to the checkpoint's
+            `config.prompt_style`. `code_published` is `code` with the clarity question as the seed's published
+            figures were scored (`"Is it clear to identify the object in the hand??\n"`).
         batch_size (`int`, *optional*, defaults to `8`):
             Images per `recognize()` call.
         max_samples (`int`, *optional*):
@@ -77,6 +88,10 @@ class EvalConfig:
             The exact answer that counts as right, formatted with the class name.
         on_extra_prediction (`str`, *optional*, defaults to `"error"`):
             `error` or `ignore` (listed in the report) for predicted ids that no reference has.
+        denominator (`str`, *optional*, defaults to `"references"`):
+            What Description and Reflection divide by: `references` (the reference images with a prediction) or
+            `seed` (every prediction, as the seed's script: a predicted id outside the references has no label here
+            and counts as wrong; see `occ_hf.eval.metrics`).
         output_dir (`str`, *optional*, defaults to `"runs/eval"`):
             Where `report.json`, `report.md` and the PNG plots go (and `predictions.json` with `model`).
     """
@@ -90,6 +105,13 @@ class EvalConfig:
     )
     data_dir: str | None = field(default=None, metadata={"help": "ObMan root, for the occ-obman-cot builder."})
     views_dir: str | None = field(default=None, metadata={"help": "Folder of 3D views (seed file names)."})
+    prompt_style: str | None = field(
+        default=None,
+        metadata={
+            "help": "With --model: the prompt style recognize() asks in (code; code_published: the clarity question "
+            "as the seed's published figures were scored); defaults to the checkpoint's config.prompt_style."
+        },
+    )
     batch_size: int = field(default=8, metadata={"help": "Images per recognize() call."})
     max_samples: int | None = field(default=None, metadata={"help": "Evaluate only the first rows."})
     device: str | None = field(default=None, metadata={"help": "cuda or cpu; cuda when available by default."})
@@ -113,6 +135,13 @@ class EvalConfig:
     on_unknown_class: str = field(default="error", metadata={"help": "error or skip for non-OCC ObMan classes."})
     answer_template: str = field(default=SEED_ANSWER_TEMPLATE, metadata={"help": "Expected answer; {} is the class."})
     on_extra_prediction: str = field(default="error", metadata={"help": "error or ignore ids without reference."})
+    denominator: str = field(
+        default="references",
+        metadata={
+            "help": "Description/Reflection over: references (their images with a prediction) or seed (every "
+            "prediction, as the seed divides; ids outside the references count as wrong, having no label)."
+        },
+    )
     output_dir: str = field(default="runs/eval", metadata={"help": "Where the report and plots go."})
 
 
@@ -137,6 +166,7 @@ def run_eval(config: EvalConfig) -> tuple[dict, dict[str, Path]]:
     Returns:
         `(report, paths)`: the dict of [`score_predictions`] and the written files by name.
     """
+    check_scoring_options(config.on_extra_prediction, config.denominator)  # before loading anything
     if config.model is not None:
         from .model_eval import run_model_eval
 
@@ -144,6 +174,11 @@ def run_eval(config: EvalConfig) -> tuple[dict, dict[str, Path]]:
     if not config.predictions:
         raise ValueError(
             "occ-hf eval needs --predictions FILE [FILE ...] with --references, or --model with --dataset."
+        )
+    if config.prompt_style is not None:
+        raise ValueError(
+            "occ-hf eval --prompt_style only applies with --model (it says what the model is asked); predictions "
+            "already hold the answers: leave it out."
         )
     if config.references is None:
         raise ValueError("occ-hf eval needs --references (an ObMan root, a seed chat jsonl, or a labels JSON/JSONL).")
@@ -166,5 +201,6 @@ def run_eval(config: EvalConfig) -> tuple[dict, dict[str, Path]]:
         predictions,
         template=config.answer_template,
         on_extra_prediction=config.on_extra_prediction,
+        denominator=config.denominator,
     )
     return report, write_report(report, config.output_dir)

@@ -39,3 +39,23 @@ def test_parsing():
     assert [parse_clarity(t) for t in ("Yes.", " no", "No.\n", "maybe")] == [True, False, False, None]
     with pytest.raises(ValueError, match="Unknown prompt style"):
         get_prompt_style("haiku")
+
+
+def test_code_published_differs_from_code_only_in_the_clarity_question_sent():
+    """The three inferenceImageAcc.py behind the published figures ask the clarity question with two '?'."""
+    from dataclasses import asdict
+
+    from occ_hf.cot.prompts import EVALUATION_PROMPT_STYLES, PROMPT_STYLES, checkpoint_prompt_tables
+
+    published, code = EVALUATION_PROMPT_STYLES["code_published"], get_prompt_style("code")
+    assert published.reflect_at_inference == "Is it clear to identify the object in the hand??\n"
+    # `code` keeps the strings of src/inference.py and the training data, byte for byte.
+    assert code.reflect_at_inference == "Is it clear to identify the object in the hand?\n"
+    assert code.reflect == "Is it clear to identify the object in the hand?"
+    assert code.describe == ("What's the object in the hand?\n<image>",)
+    different = {key for key, value in asdict(published).items() if asdict(code)[key] != value}
+    assert different == {"name", "reflect_at_inference"}
+    assert list(PROMPT_STYLES) == ["code", "paper"]  # data and the tiny tokenizer are built from these only
+    assert checkpoint_prompt_tables()["code_published"] == published.to_dict()
+    with pytest.raises(ValueError, match=r"'code_published' only changes what is asked at evaluation .*'code'"):
+        get_prompt_style("code_published")

@@ -7,7 +7,7 @@ import datasets
 import pytest
 import torch
 
-from occ_hf.cli import main
+from occ_hf.cli import main, run
 from occ_hf.eval import EvalConfig, run_eval
 from occ_hf.eval.model_eval import load_test_rows, model_recognizer
 from occ_hf.obman import ObManSplit, generate_obman_split
@@ -236,6 +236,58 @@ def test_inputs_are_checked(tmp_path, tiny_dir, split_with_views):
     model.config.prompt_style = "paper"
     with pytest.raises(ValueError, match="prompt style 'paper' .* cannot be scored"):
         model_recognizer(model, AutoProcessor.from_pretrained(tiny_dir))
+
+
+def test_prompt_style_code_published_sends_the_published_clarity_question(
+    tmp_path, tiny_dir, split_with_views, monkeypatch, capsys
+):
+    """The seed's published figures were scored asking "...in the hand??\n"; `--prompt_style code_published` asks
+    that, byte for byte, even of a checkpoint saved before the style existed (its table then comes from occ-hf)."""
+    from occ_hf.models.occ_internvl.processing_occ_internvl import OccInternVLProcessor
+
+    root, views, _, _ = split_with_views
+    old = tmp_path / "old_checkpoint"
+    shutil.copytree(tiny_dir, old)
+    config = json.loads((old / "config.json").read_text())
+    del config["prompts"]["code_published"]
+    (old / "config.json").write_text(json.dumps(config))
+    rendered = []
+    apply_chat_template = OccInternVLProcessor.apply_chat_template
+
+    def recording(self, *args, **kwargs):
+        text = apply_chat_template(self, *args, **kwargs)
+        rendered.append(text)
+        return text
+
+    monkeypatch.setattr(OccInternVLProcessor, "apply_chat_template", recording)
+    argv = ["eval", "--model", str(old), "--dataset", "occ-obman-cot", "--data_dir", str(root)]
+    argv += ["--views_dir", str(views), "--max_samples", "2"]
+    published_turn = "<|im_start|>user\nIs it clear to identify the object in the hand??\n<|im_end|>\n"
+    code_turn = "<|im_start|>user\nIs it clear to identify the object in the hand?\n<|im_end|>\n"
+
+    main([*argv, "--prompt_style", "code_published", "--output_dir", str(tmp_path / "published")])
+    reflect_prompts = [text for text in rendered if "clear to identify" in text]
+    assert len(reflect_prompts) == 2 and all(
+        text.endswith(published_turn + "<|im_start|>assistant\n") for text in reflect_prompts
+    )
+    report = json.loads((tmp_path / "published" / "report.json").read_text())
+    assert report["source"].endswith("prompt style code_published")
+
+    rendered.clear()
+    main([*argv, "--output_dir", str(tmp_path / "code")])  # the checkpoint's own style, `code`, is unchanged
+    reflect_prompts = [text for text in rendered if "clear to identify" in text]
+    assert len(reflect_prompts) == 2 and all(
+        text.endswith(code_turn + "<|im_start|>assistant\n") for text in reflect_prompts
+    )
+    capsys.readouterr()
+
+    assert run([*argv, "--prompt_style", "poem"]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"occ-hf: error: ValueError: --prompt_style 'poem' is unknown: {old} and occ-hf know code, code_published, "
+        "paper."
+    )
+    assert run(["eval", "--predictions", "p.json", "--references", "r.json", "--prompt_style", "code"]) == 1
+    assert "--prompt_style only applies with --model" in capsys.readouterr().err
 
 
 def test_self_consistency_votes_over_sampled_runs(tmp_path, constant_model_dir, split_with_views):

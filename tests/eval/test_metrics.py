@@ -247,3 +247,57 @@ def test_bad_inputs_are_refused_with_the_fix():
         PredictionSet({}, stages=("description", "answer"))
     with pytest.raises(ValueError, match="appears twice"):
         PredictionSet.from_records([_stages(1, "a", "b"), _stages("00000001", "a", "b")])
+
+
+def _seed_staged_run():
+    """The seed's real prediction file read as Q1 answers with "Yes." to the clarity question, and references for
+    its first 50 ids only (labelled as answered for 40 of them, with the next class for 10)."""
+    import json
+
+    from occ_hf.obman import OCC_CLASSES
+
+    from ..testing_utils import seed_file
+
+    raw = json.loads(seed_file("predictions-mpo.head100.json").read_text())
+    records = [_stages(sample_id, answer, "Yes.") for sample_id, answer in raw.items()]
+    references = []
+    for index, (sample_id, answer) in enumerate(list(raw.items())[:50]):
+        answered = answer.removeprefix("The object is ").removesuffix(".")
+        label = answered if index < 40 else OCC_CLASSES[(OCC_CLASSES.index(answered) + 1) % len(OCC_CLASSES)]
+        references.append(Reference(sample_id, label))
+    return references, PredictionSet.from_records(records, source="predictions-mpo.head100.json"), list(raw)
+
+
+def test_seed_denominator_counts_predictions_outside_the_references_as_wrong():
+    """The seed divides Description and Reflection by all its predictions, ids outside its test list included."""
+    references, predictions, ids = _seed_staged_run()
+    with pytest.raises(ValueError, match=r"50 predicted ids are not among the references.*--denominator seed"):
+        score_predictions(references, predictions)
+    ours = score_predictions(references, predictions, on_extra_prediction="ignore")
+    seed = score_predictions(references, predictions, denominator="seed")
+    assert ours["metrics"]["description"] == {"accuracy": 40 / 50, "correct": 40, "total": 50}
+    assert seed["metrics"]["description"] == {"accuracy": 40 / 100, "correct": 40, "total": 100}
+    assert seed["metrics"]["reflection"] == {"accuracy": 40 / 100, "correct": 40, "total": 100}
+    # Decision, per class and the confusion matrix count the references only, with either denominator.
+    for key in ("per_class", "confusion_matrix", "occlusion", "decision_breakdown"):
+        assert seed[key] == ours[key]
+    assert seed["metrics"]["decision"] == ours["metrics"]["decision"] == {"accuracy": 0.8, "correct": 40, "total": 50}
+    assert seed["denominator"] == "seed" and seed["extra_predictions_counted"] == sorted(ids[50:])
+    assert seed["extra_predictions_ignored"] == [] and ours["extra_predictions_counted"] == []
+
+
+def test_seed_denominator_on_final_answers_only_and_bad_options():
+    from occ_hf.eval import load_predictions
+
+    from ..testing_utils import seed_file
+
+    references, _, ids = _seed_staged_run()
+    final = load_predictions(seed_file("predictions-mpo.head100.json"))  # the seed's {id: answer}: Decision only
+    report = score_predictions(references, final, denominator="seed")
+    # No Q1 answer to count: the ids outside the references are in no denominator, and listed as left out.
+    assert report["extra_predictions_counted"] == [] and report["extra_predictions_ignored"] == sorted(ids[50:])
+    assert report["metrics"]["decision"]["total"] == 50
+    with pytest.raises(ValueError, match=r"denominator \(--denominator\) must be one of references, seed, got 'all'"):
+        score_predictions(references, final, denominator="all")
+    with pytest.raises(ValueError, match="pass one of the two"):
+        score_predictions(references, final, denominator="seed", on_extra_prediction="ignore")

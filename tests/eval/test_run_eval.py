@@ -81,3 +81,31 @@ def test_reference_ids_restrict_and_inputs_are_required(tmp_path, synth_obman, s
         run_eval(EvalConfig(references=str(root)))
     with pytest.raises(ValueError, match="needs --references"):
         run_eval(EvalConfig(predictions=runs))
+
+
+def test_denominator_seed_from_the_command_line(tmp_path, capsys):
+    from occ_hf.cli import run
+
+    from ..testing_utils import seed_file
+
+    raw = json.loads(seed_file("predictions-mpo.head100.json").read_text())
+    staged = tmp_path / "staged.json"  # the seed's per-stage format, Q1 answers from its real file
+    staged.write_text(json.dumps({key: {"object": answer, "clarity": "Yes."} for key, answer in raw.items()}))
+    labels = tmp_path / "labels.jsonl"
+    first = list(raw.items())[:30]
+    labels.write_text("".join(json.dumps({"id": key, "label": answer[14:-1]}) + "\n" for key, answer in first))
+    argv = ["eval", "--predictions", str(staged), "--references", str(labels), "--output_dir", str(tmp_path / "o")]
+    main([*argv, "--denominator", "seed"])
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["metrics"]["description"] == {"accuracy": 0.3, "correct": 30, "total": 100}
+    assert len(report["extra_predictions_counted"]) == 70
+    assert (
+        "Counted as wrong in Description and Reflection (denominator `seed`): 70 predicted ids"
+        in (tmp_path / "o" / "report.md").read_text()
+    )
+    capsys.readouterr()
+    assert run([*argv, "--denominator", "all"]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "occ-hf: error: ValueError: denominator (--denominator) must be one of references, seed, got 'all': "
+        "'references' (the default) or 'seed' (every prediction, as the seed's script divides)."
+    )

@@ -35,13 +35,13 @@ def _default_prompts() -> dict:
     # The tables live in occ_hf.cot.prompts (one source for the dataset and the model); a saved config.json carries
     # them, so this import only runs when a config is built from scratch, where occ-hf is installed.
     try:
-        from occ_hf.cot.prompts import PROMPT_STYLES
+        from occ_hf.cot.prompts import checkpoint_prompt_tables
     except ImportError as error:
         raise ValueError(
             "OccInternVLConfig needs `prompts` (a dict of prompt styles): pass it, load a saved config.json that has "
             "it, or install occ-hf, which provides the defaults."
         ) from error
-    return {name: style.to_dict() for name, style in PROMPT_STYLES.items()}
+    return checkpoint_prompt_tables()
 
 
 @strict
@@ -55,8 +55,9 @@ class OccInternVLConfig(InternVLConfig):
         class_names (`list[str]`, *optional*, defaults to the 8 OCC-MLLM-CoT classes):
             Names the model answers with; `recognize` parses answers against them.
         prompt_style (`str`, *optional*, defaults to `"code"`):
-            Which table of `prompts` `recognize` uses: `"code"` (the seed's strings) or `"paper"` (the figure's).
-        prompts (`dict`, *optional*, defaults to occ-hf's `code` and `paper` tables):
+            Which table of `prompts` `recognize` uses: `"code"` (the seed's strings), `"paper"` (the figure's) or
+            `"code_published"` (`code` with the clarity question of the scripts behind the published figures).
+        prompts (`dict`, *optional*, defaults to occ-hf's `code`, `paper` and `code_published` tables):
             Prompt style name -> table with the keys `describe`, `class_in_describe`, `reflect`,
             `reflect_at_inference`, `decide`, `decide_in_conversation`, `joint`, `answer_template`, `yes`, `no`
             (see `occ_hf.cot.prompts.PromptStyle`). Stored in config.json so remote code needs no occ-hf.

@@ -1,13 +1,15 @@
 """A tiny random OccInternVL checkpoint with a real processor and tokenizer, built offline (`occ-hf init-tiny OUT`).
 
-The tokenizer is a byte-level BPE trained with the `tokenizers` library on the prompts of both styles and their
-answers, so every OCC string encodes to a few tokens and decodes back exactly; the chat template is ChatML (as
-InternVL2-1B's Qwen2) with `{% generation %}` markers (TRL's `assistant_only_loss=True`) and the stage prompts of both
-styles. The default network is the ~0.3M-parameter InternVL that DESIGN.md found to learn on 2 CPU cores: 112 px
-images, patch 14, pixel-shuffle 0.5 (16 image tokens), vision and Qwen2 hidden size 64, 2 layers, 4 heads, MLP 256.
+The tokenizer is a byte-level BPE trained with the `tokenizers` library on the prompts of both training styles (`code`,
+`paper`) and their answers, so every OCC string encodes to a few tokens and decodes back exactly; the chat template is
+ChatML (as InternVL2-1B's Qwen2) with `{% generation %}` markers (TRL's `assistant_only_loss=True`) and the stage
+prompts of every style (`code_published` too). The default network is the ~0.3M-parameter InternVL that DESIGN.md
+found to learn on 2 CPU cores: 112 px images, patch 14, pixel-shuffle 0.5 (16 image tokens), vision and Qwen2 hidden
+size 64, 2 layers, 4 heads, MLP 256.
 
 ```bash
 occ-hf init-tiny runs/tiny --seed 0
+occ-hf init-tiny runs/tiny --seed 1 --overwrite   # a non-empty folder is refused without --overwrite
 ```
 ```python
 from occ_hf.models.occ_internvl.tiny_occ_internvl import TinyOccInternVLConfig, init_tiny_checkpoint
@@ -17,10 +19,11 @@ model, processor = init_tiny_checkpoint(TinyOccInternVLConfig(output_dir="runs/t
 """
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...cot.prompts import COT_ANSWER, COT_QUESTION, PROMPT_STYLES
+from ...cot.prompts import COT_ANSWER, COT_QUESTION, PROMPT_STYLES, checkpoint_prompt_tables
 from .configuration_occ_internvl import OCC_CLASS_NAMES
 from .processing_occ_internvl import stage_prompt_tables, stage_question_jinja, stage_style_jinja
 
@@ -43,7 +46,12 @@ class TinyOccInternVLConfig:
     Configuration of `occ-hf init-tiny OUTPUT_DIR`.
 
     Parameters:
-        output_dir (`str`): Where the checkpoint (weights, config, processor, tokenizer) is written.
+        output_dir (`str`): Where the checkpoint (weights, config, processor, tokenizer) is written; it must be
+            empty or absent unless `overwrite`.
+        overwrite (`bool`, *optional*, defaults to `False`): Write into a non-empty `output_dir`: the checkpoint's
+            files (`config.json`, `model.safetensors`, the processor and tokenizer files, ...) replace those of the
+            same name, and weight files of an earlier save that this one does not write are removed (as
+            `save_pretrained` does); other files are kept.
 
         > Parameters that control the network
 
@@ -63,6 +71,13 @@ class TinyOccInternVLConfig:
     """
 
     output_dir: str = field(metadata={"help": "Where the checkpoint is written."})
+    overwrite: bool = field(
+        default=False,
+        metadata={
+            "help": "Replace the checkpoint's files in a non-empty OUTPUT_DIR (other files are kept). Without it a "
+            "non-empty OUTPUT_DIR is refused."
+        },
+    )
     image_size: int = field(default=112, metadata={"help": "Input size of the vision tower."})
     patch_size: int = field(default=14, metadata={"help": "Vision patch size."})
     hidden_size: int = field(default=64, metadata={"help": "Hidden size of the vision tower and the LLM."})
@@ -76,7 +91,9 @@ class TinyOccInternVLConfig:
 
 
 def _tokenizer_corpus() -> list[str]:
-    # Every string the checkpoint will see, in its chat rendering, so that BPE merges cover them as wholes.
+    # Every string the checkpoint is trained on, in its chat rendering, so that BPE merges cover them as wholes. Not
+    # the evaluation styles: their strings byte-level encode all the same, and leaving them out keeps every token id
+    # (and so every random tiny model) what it was before they were added.
     texts = [COT_QUESTION, COT_ANSWER, "user\n", "assistant\n", "system\n"]
     for style in PROMPT_STYLES.values():
         questions = [*style.describe, style.reflect, style.reflect_at_inference, style.decide]
@@ -111,8 +128,8 @@ def build_tokenizer(vocab_size: int = 384):
 
 
 def build_chat_template() -> str:
-    """ChatML with `{% generation %}` markers, image placeholders, and `stage` parts for both prompt styles."""
-    stage_prompts = stage_prompt_tables({name: style.to_dict() for name, style in PROMPT_STYLES.items()})
+    """ChatML with `{% generation %}` markers, image placeholders, and `stage` parts for every prompt style."""
+    stage_prompts = stage_prompt_tables(checkpoint_prompt_tables())
     image = IMAGE_TOKENS["context_image_token"]
     return (
         "{%- set stage_prompts = "
@@ -146,8 +163,29 @@ def build_chat_template() -> str:
     )
 
 
+def _check_output_folder(output_dir: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Refuses to write a checkpoint into a file, or into a non-empty folder unless `overwrite`; returns the folder."""
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise NotADirectoryError(
+            f"{output_dir}: exists and is not a folder; choose a folder to write the checkpoint to."
+        )
+    if overwrite or not output_dir.is_dir() or not any(output_dir.iterdir()):
+        return output_dir
+    held = sum(1 for _ in output_dir.iterdir())
+    raise FileExistsError(
+        f"{output_dir}: not empty (it holds {held} entries); choose an empty folder, or pass --overwrite "
+        "(overwrite=True) to replace the checkpoint's files there (other files are kept)."
+    )
+
+
 def init_tiny_checkpoint(config: TinyOccInternVLConfig):
-    """Builds, saves (to `config.output_dir`) and returns a tiny random `(model, processor)`."""
+    """Builds, saves (to `config.output_dir`) and returns a tiny random `(model, processor)`.
+
+    A non-empty `config.output_dir` is refused before anything is built unless `config.overwrite` (see
+    [`TinyOccInternVLConfig`]).
+    """
+    output_dir = _check_output_folder(config.output_dir, config.overwrite)
     import torch
     from transformers import GenerationConfig, GotOcr2ImageProcessor, InternVLVideoProcessor
 
@@ -196,7 +234,6 @@ def init_tiny_checkpoint(config: TinyOccInternVLConfig):
     model.generation_config = GenerationConfig(
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, do_sample=False
     )
-    output_dir = Path(config.output_dir)
     model.save_pretrained(output_dir)
     processor.save_pretrained(output_dir)
     return model, processor
