@@ -36,6 +36,7 @@ print(split.skipped)                    # Counter of skip reasons, e.g. {"unknow
 import logging
 import math
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ OBJECT_SEGM_VALUE = 100
 # (hassony2/obman_render `obman_render/texturing.py`); the loaders' `_get_segm` uses the same values.
 HAND_SEGM_VALUES = (21, 22, 23, 24)
 REQUIRED_META_KEYS = ("class_id", "sample_id", "affine_transform", "obj_scale")
+_SHAPENET_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 # Written at the root of every root that `occ-hf synth-obman` generated (how each split was made); its absence
 # marks real ObMan.
 SYNTH_MARKER = "occ_hf_synth.json"
@@ -353,6 +355,12 @@ class ObManSplit(Sequence[ObManSample]):
             source = "none" if occlusion is None else "meta"
 
         shapenet_id = str(meta["sample_id"])
+        if not _SHAPENET_ID.fullmatch(shapenet_id):
+            # It becomes a path under shapenet_root: a damaged or hostile meta must not point outside it ('../').
+            raise ObManFormatError(
+                f"{meta_path}: sample_id {shapenet_id[:80]!r} is not a ShapeNet model id (letters, digits, '_' and "
+                "'-' only); is the file damaged?"
+            )
         mesh_path = None
         if self.shapenet_root is not None:
             mesh_path = self.shapenet_root / class_id / shapenet_id / "models" / "model_normalized.obj"

@@ -329,3 +329,11 @@ def test_a_fifo_or_device_in_place_of_a_file_is_named_and_skippable(synth_obman,
         path.symlink_to("/dev/zero")
     shown = "a FIFO" if kind == "fifo" else "a character device"
     _assert_named_and_skipped(root, "00000008", rf"{folder}/{re.escape(name)}: {shown}.*, not a regular file")
+
+
+@pytest.mark.parametrize("shapenet_id", ["../../../etc", "a/b", "", "x" * 200])
+def test_a_sample_id_that_is_not_a_shapenet_id_is_named_and_skippable(synth_obman, tmp_path, shapenet_id):
+    # The meta's sample_id becomes a folder under shapenet_root: '../' would point outside it.
+    root, _ = _copy_root(synth_obman, tmp_path)
+    _set_meta(root / "test" / "meta" / "00000006.pkl", sample_id=shapenet_id)
+    _assert_named_and_skipped(root, "00000006", r"00000006\.pkl: sample_id .* is not a ShapeNet model id")
