@@ -34,30 +34,10 @@ import json
 import os
 import platform
 import sys
-from dataclasses import MISSING, Field, dataclass, field, fields, make_dataclass
+from dataclasses import MISSING, Field, field, fields, make_dataclass
 
 
-__all__ = ["ObManSummaryConfig", "main", "run"]
-
-
-@dataclass
-class ObManSummaryConfig:
-    r"""
-    Configuration of `occ-hf obman-summary ROOT`.
-
-    Parameters:
-        root (`str`): ObMan root holding `train/`, `val/`, `test/`.
-        split (`str`, *optional*, defaults to `"test"`): Which split to read.
-        shapenet_root (`str`, *optional*): ShapeNetCore.v2 root, to check that every mesh is there.
-        on_unknown_class (`str`, *optional*, defaults to `"error"`): `error` or `skip` (counted) for non-OCC classes.
-        on_bad_sample (`str`, *optional*, defaults to `"error"`): `error` or `skip` (counted) for unreadable files.
-    """
-
-    root: str = field(metadata={"help": "ObMan root holding train/, val/, test/."})
-    split: str = field(default="test", metadata={"help": "Which split to read."})
-    shapenet_root: str | None = field(default=None, metadata={"help": "ShapeNetCore.v2 root (checks meshes)."})
-    on_unknown_class: str = field(default="error", metadata={"help": "error or skip (counted) for other classes."})
-    on_bad_sample: str = field(default="error", metadata={"help": "error or skip (counted) for unreadable files."})
+__all__ = ["main", "run"]
 
 
 def _config_from(args: argparse.Namespace, config_class):
@@ -65,39 +45,15 @@ def _config_from(args: argparse.Namespace, config_class):
 
 
 def _synth_obman(args) -> None:
-    from .obman import read_id_list
-    from .obman.synth import SynthObManConfig, generate_obman_split
+    from .obman.synth import SynthObManConfig, run_synth_obman
 
-    config = _config_from(args, SynthObManConfig)
-    ids, classes = read_id_list(config.ids_from) if config.ids_from else (None, None)
-    summary = generate_obman_split(
-        config.output_dir,
-        n=config.n,
-        seed=config.seed,
-        split=config.split,
-        ids=ids,
-        classes=classes,
-        occlusion_range=(config.min_occlusion, config.max_occlusion),
-        shapenet_root=config.shapenet_root,
-        batch_size=config.batch_size,
-        num_proc=config.num_proc,
-        overwrite=config.overwrite,
-    )
-    print(json.dumps(summary.to_dict(), indent=2))
+    print(json.dumps(run_synth_obman(_config_from(args, SynthObManConfig)).to_dict(), indent=2))
 
 
 def _obman_summary(args) -> None:
-    from .obman import ObManSplit, format_summary, summarize_split
+    from .obman.summary import ObManSummaryConfig, format_summary, run_obman_summary
 
-    config = _config_from(args, ObManSummaryConfig)
-    split = ObManSplit(
-        config.root,
-        config.split,
-        shapenet_root=config.shapenet_root,
-        on_unknown_class=config.on_unknown_class,
-        on_bad_sample=config.on_bad_sample,
-    )
-    print(format_summary(summarize_split(split)))
+    print(format_summary(run_obman_summary(_config_from(args, ObManSummaryConfig))))
 
 
 def _build_dataset(args) -> None:
@@ -119,18 +75,9 @@ def _seed_export(args) -> None:
 
 
 def _convert_checkpoint(args) -> None:
-    from .models.occ_internvl.convert_occ_internvl import ConvertCheckpointConfig, convert_checkpoint
+    from .models.occ_internvl.convert_occ_internvl import ConvertCheckpointConfig, run_convert_checkpoint
 
-    config = _config_from(args, ConvertCheckpointConfig)
-    summary = convert_checkpoint(
-        config.src,
-        config.output_dir,
-        dtype=config.dtype,
-        image_token_id=config.image_token_id,
-        tokenizer=config.tokenizer,
-        overwrite=config.overwrite,
-    )
-    print(json.dumps(summary.to_dict(), indent=2))
+    print(json.dumps(run_convert_checkpoint(_config_from(args, ConvertCheckpointConfig)).to_dict(), indent=2))
 
 
 def _demo(args) -> None:
@@ -166,18 +113,10 @@ def _train(args) -> None:
 
 
 def _push(args) -> None:
-    from .push import PushConfig, push_model
+    from .push import PushConfig, run_push
 
     config = _config_from(args, PushConfig)
-    url = push_model(
-        config.model_dir,
-        config.repo_id,
-        eval_report=config.eval_report,
-        private=config.private,
-        revision=config.revision,
-        commit_message=config.commit_message,
-    )
-    print(f"Pushed {config.model_dir} with its model card: {url}")
+    print(f"Pushed {config.model_dir} with its model card: {run_push(config)}")
 
 
 def _views_fetch(args) -> None:
@@ -221,7 +160,12 @@ def _env(args) -> None:
 COMMANDS = (
     ("demo", "occ_hf.demo:DemoConfig", _demo, "Run the main job on its built-in default."),
     ("synth-obman", "occ_hf.obman.synth:SynthObManConfig", _synth_obman, "Write an ObMan-format split of samples."),
-    ("obman-summary", "occ_hf.cli:ObManSummaryConfig", _obman_summary, "Read an ObMan split and summarise it."),
+    (
+        "obman-summary",
+        "occ_hf.obman.summary:ObManSummaryConfig",
+        _obman_summary,
+        "Read an ObMan split and summarise it.",
+    ),
     (
         "build-dataset",
         "occ_hf.data.build:BuildDatasetConfig",
