@@ -34,123 +34,65 @@ import json
 import os
 import platform
 import sys
-from dataclasses import MISSING, Field, dataclass, field, fields, make_dataclass
+from dataclasses import MISSING, Field, field, fields, make_dataclass
 
 
-__all__ = ["ObManSummaryConfig", "main", "run"]
+__all__ = ["main", "run"]
 
 
-@dataclass
-class ObManSummaryConfig:
-    r"""
-    Configuration of `occ-hf obman-summary ROOT`.
+def _synth_obman(config) -> None:
+    from .obman.synth import run_synth_obman
 
-    Parameters:
-        root (`str`): ObMan root holding `train/`, `val/`, `test/`.
-        split (`str`, *optional*, defaults to `"test"`): Which split to read.
-        shapenet_root (`str`, *optional*): ShapeNetCore.v2 root, to check that every mesh is there.
-        on_unknown_class (`str`, *optional*, defaults to `"error"`): `error` or `skip` (counted) for non-OCC classes.
-        on_bad_sample (`str`, *optional*, defaults to `"error"`): `error` or `skip` (counted) for unreadable files.
-    """
-
-    root: str = field(metadata={"help": "ObMan root holding train/, val/, test/."})
-    split: str = field(default="test", metadata={"help": "Which split to read."})
-    shapenet_root: str | None = field(default=None, metadata={"help": "ShapeNetCore.v2 root (checks meshes)."})
-    on_unknown_class: str = field(default="error", metadata={"help": "error or skip (counted) for other classes."})
-    on_bad_sample: str = field(default="error", metadata={"help": "error or skip (counted) for unreadable files."})
+    print(json.dumps(run_synth_obman(config).to_dict(), indent=2))
 
 
-def _config_from(args: argparse.Namespace, config_class):
-    return config_class(**{f.name: getattr(args, f.name) for f in fields(config_class)})
+def _obman_summary(config) -> None:
+    from .obman.summary import format_summary, run_obman_summary
+
+    print(format_summary(run_obman_summary(config)))
 
 
-def _synth_obman(args) -> None:
-    from .obman import read_id_list
-    from .obman.synth import SynthObManConfig, generate_obman_split
+def _build_dataset(config) -> None:
+    from .data.build import build_dataset
 
-    config = _config_from(args, SynthObManConfig)
-    ids, classes = read_id_list(config.ids_from) if config.ids_from else (None, None)
-    summary = generate_obman_split(
-        config.output_dir,
-        n=config.n,
-        seed=config.seed,
-        split=config.split,
-        ids=ids,
-        classes=classes,
-        occlusion_range=(config.min_occlusion, config.max_occlusion),
-        shapenet_root=config.shapenet_root,
-        batch_size=config.batch_size,
-        num_proc=config.num_proc,
-        overwrite=config.overwrite,
-    )
-    print(json.dumps(summary.to_dict(), indent=2))
+    print(f"Wrote {build_dataset(config)}")
 
 
-def _obman_summary(args) -> None:
-    from .obman import ObManSplit, format_summary, summarize_split
+def _seed_import(config) -> None:
+    from .data.seed_formats import seed_import
 
-    config = _config_from(args, ObManSummaryConfig)
-    split = ObManSplit(
-        config.root,
-        config.split,
-        shapenet_root=config.shapenet_root,
-        on_unknown_class=config.on_unknown_class,
-        on_bad_sample=config.on_bad_sample,
-    )
-    print(format_summary(summarize_split(split)))
+    print(f"Wrote {seed_import(config)}")
 
 
-def _build_dataset(args) -> None:
-    from .data.build import BuildDatasetConfig, build_dataset
+def _seed_export(config) -> None:
+    from .data.seed_formats import seed_export
 
-    print(f"Wrote {build_dataset(_config_from(args, BuildDatasetConfig))}")
-
-
-def _seed_import(args) -> None:
-    from .data.seed_formats import SeedImportConfig, seed_import
-
-    print(f"Wrote {seed_import(_config_from(args, SeedImportConfig))}")
+    print(f"Wrote {seed_export(config)}")
 
 
-def _seed_export(args) -> None:
-    from .data.seed_formats import SeedExportConfig, seed_export
+def _convert_checkpoint(config) -> None:
+    from .models.occ_internvl.convert_occ_internvl import run_convert_checkpoint
 
-    print(f"Wrote {seed_export(_config_from(args, SeedExportConfig))}")
-
-
-def _convert_checkpoint(args) -> None:
-    from .models.occ_internvl.convert_occ_internvl import ConvertCheckpointConfig, convert_checkpoint
-
-    config = _config_from(args, ConvertCheckpointConfig)
-    summary = convert_checkpoint(
-        config.src,
-        config.output_dir,
-        dtype=config.dtype,
-        image_token_id=config.image_token_id,
-        tokenizer=config.tokenizer,
-        overwrite=config.overwrite,
-    )
-    print(json.dumps(summary.to_dict(), indent=2))
+    print(json.dumps(run_convert_checkpoint(config).to_dict(), indent=2))
 
 
-def _demo(args) -> None:
-    from .demo import DemoConfig, run_demo
+def _demo(config) -> None:
+    from .demo import run_demo
 
-    run_demo(_config_from(args, DemoConfig))
+    run_demo(config)
 
 
-def _init_tiny(args) -> None:
-    from .models.occ_internvl.tiny_occ_internvl import TinyOccInternVLConfig, init_tiny_checkpoint
+def _init_tiny(config) -> None:
+    from .models.occ_internvl.tiny_occ_internvl import init_tiny_checkpoint
 
-    config = _config_from(args, TinyOccInternVLConfig)
     model, _ = init_tiny_checkpoint(config)
     print(f"Wrote a {model.num_parameters():,}-parameter OccInternVL checkpoint to {config.output_dir}")
 
 
-def _eval(args) -> None:
-    from .eval import EvalConfig, format_report_markdown, run_eval
+def _eval(config) -> None:
+    from .eval import format_report_markdown, run_eval
 
-    report, paths = run_eval(_config_from(args, EvalConfig))
+    report, paths = run_eval(config)
     print(format_report_markdown(report))
     print(f"Wrote {', '.join(str(path) for path in paths.values())}")
 
@@ -165,31 +107,22 @@ def _train(args) -> None:
     stage.main(*parser.parse_args_and_config(args.stage_args))
 
 
-def _push(args) -> None:
-    from .push import PushConfig, push_model
+def _push(config) -> None:
+    from .push import run_push
 
-    config = _config_from(args, PushConfig)
-    url = push_model(
-        config.model_dir,
-        config.repo_id,
-        eval_report=config.eval_report,
-        private=config.private,
-        revision=config.revision,
-        commit_message=config.commit_message,
-    )
-    print(f"Pushed {config.model_dir} with its model card: {url}")
+    print(f"Pushed {config.model_dir} with its model card: {run_push(config)}")
 
 
-def _views_fetch(args) -> None:
-    from .views.fetch import FetchViewsConfig, fetch_views_main
+def _views_fetch(config) -> None:
+    from .views.fetch import fetch_views_main
 
-    fetch_views_main(_config_from(args, FetchViewsConfig))
+    fetch_views_main(config)
 
 
-def _views_render(args) -> None:
-    from .views.render import RenderViewsConfig, render_views_main
+def _views_render(config) -> None:
+    from .views.render import render_views_main
 
-    render_views_main(_config_from(args, RenderViewsConfig))
+    render_views_main(config)
 
 
 def _env(args) -> None:
@@ -221,7 +154,12 @@ def _env(args) -> None:
 COMMANDS = (
     ("demo", "occ_hf.demo:DemoConfig", _demo, "Run the main job on its built-in default."),
     ("synth-obman", "occ_hf.obman.synth:SynthObManConfig", _synth_obman, "Write an ObMan-format split of samples."),
-    ("obman-summary", "occ_hf.cli:ObManSummaryConfig", _obman_summary, "Read an ObMan split and summarise it."),
+    (
+        "obman-summary",
+        "occ_hf.obman.summary:ObManSummaryConfig",
+        _obman_summary,
+        "Read an ObMan split and summarise it.",
+    ),
     (
         "build-dataset",
         "occ_hf.data.build:BuildDatasetConfig",
@@ -254,55 +192,55 @@ COMMANDS = (
 )
 
 
-def make_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    """The `occ-hf` parser. Only the subcommand named in `argv` gets its options (and imports its config)."""
-    argv = sys.argv[1:] if argv is None else argv
-    words = [word for word in argv if not word.startswith("-")][:2]
-    chosen = next((name for name, *_ in COMMANDS if name.split() == words[: len(name.split())]), None)
-    if chosen is not None:
-        from transformers import HfArgumentParser
-
-        parser_class, extra = HfArgumentParser, {"dataclass_types": []}
-    else:
-        parser_class, extra = argparse.ArgumentParser, {}
-
+def make_parser() -> argparse.ArgumentParser:
+    """
+    The `occ-hf` parser: it picks the subcommand and nothing else (so `occ-hf --help` imports no config). The
+    subcommand's own options are parsed by [`make_command_parser`], as `occ-hf train STAGE` hands its to the stage.
+    """
     parser = argparse.ArgumentParser(prog="occ-hf", description="OCC-MLLM-CoT in the Hugging Face ecosystem.")
-    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=parser_class)
+    subparsers = parser.add_subparsers(dest="command", required=True)
     groups = {}
     for name, config_path, handler, help_text in COMMANDS:
         parent, leaf = subparsers, name
         if " " in name:  # "seed import": a subcommand of the group "seed"
             group, leaf = name.split(" ", 1)
             if group not in groups:
-                group_parser = subparsers.add_parser(group, help=f"{group} subcommands", **extra)
-                groups[group] = group_parser.add_subparsers(
-                    dest=f"{group}_command", required=True, parser_class=parser_class
-                )
+                group_parser = subparsers.add_parser(group, help=f"{group} subcommands")
+                groups[group] = group_parser.add_subparsers(dest=f"{group}_command", required=True)
             parent = groups[group]
-        if name != chosen:
-            parent.add_parser(leaf, help=help_text, **extra)
-            continue
-        module_name, class_name = config_path.split(":")
-        positionals, options = _option_fields(getattr(importlib.import_module(module_name), class_name))
-        subparser = parent.add_parser(leaf, help=help_text, description=help_text, dataclass_types=[options])
-        for positional in positionals:
-            subparser.add_argument(positional.name, help=positional.metadata.get("help"))
-        subparser.set_defaults(handler=handler)
+        # No options of its own, not even --help: everything after the name is for the command's parser.
+        subparser = parent.add_parser(leaf, help=help_text, add_help=False)
+        subparser.set_defaults(handler=handler, name=name, config_path=config_path, help_text=help_text)
     train = subparsers.add_parser(
-        "train", help="Train a stage on TRL: sft, mpo or sc (--config recipe.yaml).", add_help=False, **extra
+        "train", help="Train a stage on TRL: sft, mpo or sc (--config recipe.yaml).", add_help=False
     )
     train.add_argument(
         "stage", choices=("sft", "mpo", "sc"), help="The stage; `occ-hf train sft --help` lists its options."
     )
     train.add_argument("stage_args", nargs=argparse.REMAINDER, help="--config recipe.yaml and flags overriding it.")
     train.set_defaults(handler=_train)
-    env = subparsers.add_parser("env", help="Print versions and optional extras.", **extra)
+    env = subparsers.add_parser("env", help="Print versions and optional extras.")
     env.set_defaults(handler=_env)
     return parser
 
 
+def make_command_parser(name: str, config_class: type, description: str | None = None):
+    """
+    The `HfArgumentParser` of `occ-hf NAME`: `config_class`'s fields as options, its leading fields without a
+    default as positional arguments (`occ-hf push MODEL_DIR REPO_ID`).
+    """
+    from transformers import HfArgumentParser
+
+    positionals, options = _option_fields(config_class)
+    parser = HfArgumentParser(options, prog=f"occ-hf {name}", description=description)
+    for positional in positionals:
+        parser.add_argument(positional.name, help=positional.metadata.get("help"))
+    return parser
+
+
 def _option_fields(config_class) -> tuple[list[Field], type]:
-    """Splits a config into its positional fields (the leading fields without default) and a dataclass of the rest."""
+    """Splits a config into its positional fields (the leading fields without default) and a dataclass of the rest
+    (`HfArgumentParser` makes every field of a dataclass an option)."""
     all_fields = fields(config_class)
     positionals = []
     for f in all_fields:
@@ -320,8 +258,17 @@ def _option_fields(config_class) -> tuple[list[Field], type]:
 
 def main(argv: list[str] | None = None) -> None:
     """Parses `argv` (default: `sys.argv[1:]`) and runs the subcommand; errors propagate."""
-    args = make_parser(argv).parse_args(argv)
-    args.handler(args)
+    parser = make_parser()
+    args, rest = parser.parse_known_args(argv)
+    if not hasattr(args, "config_path"):  # train (whose stage parses the rest) and env
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        args.handler(args)
+        return
+    module_name, class_name = args.config_path.split(":")
+    config_class = getattr(importlib.import_module(module_name), class_name)
+    namespace = make_command_parser(args.name, config_class, args.help_text).parse_args(rest)
+    args.handler(config_class(**{f.name: getattr(namespace, f.name) for f in fields(config_class)}))
 
 
 # What a user's input can cause, each raised with a message that names the file or option and the fix: every occ-hf

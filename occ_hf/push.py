@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-__all__ = ["PushConfig", "push_model"]
+__all__ = ["PushConfig", "push_model", "run_push"]
 
 # As transformers' Trainer.push_to_hub: intermediate checkpoints and private files stay local.
 IGNORE_PATTERNS = ["_*", "checkpoint-*"]
@@ -51,6 +51,18 @@ class PushConfig:
     private: bool = field(default=False, metadata={"help": "Create the repository private."})
     revision: str | None = field(default=None, metadata={"help": "Branch to commit to."})
     commit_message: str = field(default="Upload occ-hf model", metadata={"help": "The commit message."})
+
+
+def run_push(config: PushConfig) -> str:
+    """`occ-hf push`: [`push_model`] with `config`'s fields; returns the commit's URL."""
+    return push_model(
+        config.model_dir,
+        config.repo_id,
+        eval_report=config.eval_report,
+        private=config.private,
+        revision=config.revision,
+        commit_message=config.commit_message,
+    )
 
 
 def push_model(

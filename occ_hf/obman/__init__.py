@@ -15,7 +15,7 @@ from .errors import ObManFormatError, UnsafePickleError
 from .ids import read_id_list
 from .reader import ObManSample, ObManSplit, UnknownClassError, read_segm
 from .safe_pickle import load_meta
-from .summary import format_summary, summarize_split
+from .summary import ObManSummaryConfig, format_summary, run_obman_summary, summarize_split
 
 
 def __getattr__(name: str):
@@ -35,11 +35,13 @@ __all__ = [
     "ObManFormatError",
     "ObManSample",
     "ObManSplit",
+    "ObManSummaryConfig",
     "SHAPENET_DIRNAME",
     "SYNSET_TO_CLASS",
     "UnknownClassError",
     "UnsafePickleError",
     "format_summary",
+    "run_obman_summary",
     "generate_obman_split",
     "load_meta",
     "obman_camera",

@@ -3,10 +3,12 @@
 ```python
 summary = summarize_split(ObManSplit("data/obman", "test", on_unknown_class="skip"))
 print(format_summary(summary))
+print(format_summary(run_obman_summary(ObManSummaryConfig("data/obman", "test", on_unknown_class="skip"))))  # the same
 ```
 """
 
 from collections import Counter
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -14,10 +16,42 @@ from .classes import OCC_CLASSES
 from .reader import ObManSplit
 
 
-__all__ = ["OCCLUSION_BINS", "format_summary", "summarize_split"]
+__all__ = ["OCCLUSION_BINS", "ObManSummaryConfig", "format_summary", "run_obman_summary", "summarize_split"]
 
 # Edges of the occlusion levels used in summaries and, later, in per-occlusion accuracy.
 OCCLUSION_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+@dataclass
+class ObManSummaryConfig:
+    r"""
+    Configuration of `occ-hf obman-summary ROOT`.
+
+    Parameters:
+        root (`str`): ObMan root holding `train/`, `val/`, `test/`.
+        split (`str`, *optional*, defaults to `"test"`): Which split to read.
+        shapenet_root (`str`, *optional*): ShapeNetCore.v2 root, to check that every mesh is there.
+        on_unknown_class (`str`, *optional*, defaults to `"error"`): `error` or `skip` (counted) for non-OCC classes.
+        on_bad_sample (`str`, *optional*, defaults to `"error"`): `error` or `skip` (counted) for unreadable files.
+    """
+
+    root: str = field(metadata={"help": "ObMan root holding train/, val/, test/."})
+    split: str = field(default="test", metadata={"help": "Which split to read."})
+    shapenet_root: str | None = field(default=None, metadata={"help": "ShapeNetCore.v2 root (checks meshes)."})
+    on_unknown_class: str = field(default="error", metadata={"help": "error or skip (counted) for other classes."})
+    on_bad_sample: str = field(default="error", metadata={"help": "error or skip (counted) for unreadable files."})
+
+
+def run_obman_summary(config: ObManSummaryConfig) -> dict:
+    """`occ-hf obman-summary`: [`summarize_split`] of the split that `config` names."""
+    split = ObManSplit(
+        config.root,
+        config.split,
+        shapenet_root=config.shapenet_root,
+        on_unknown_class=config.on_unknown_class,
+        on_bad_sample=config.on_bad_sample,
+    )
+    return summarize_split(split)
 
 
 def summarize_split(split: ObManSplit) -> dict:

@@ -62,6 +62,7 @@ __all__ = [
     "SynthObManConfig",
     "SynthSummary",
     "generate_obman_split",
+    "run_synth_obman",
 ]
 
 logger = logging.getLogger(__name__)
@@ -165,6 +166,26 @@ class SynthSummary:
             "occlusion_requested": list(self.occlusion_range),
             "num_off_target": self.num_off_target,
         }
+
+
+def run_synth_obman(config: SynthObManConfig) -> SynthSummary:
+    """`occ-hf synth-obman`: [`generate_obman_split`] with the ids (and classes) of `config.ids_from`, if given."""
+    from .ids import read_id_list
+
+    ids, classes = read_id_list(config.ids_from) if config.ids_from else (None, None)
+    return generate_obman_split(
+        config.output_dir,
+        n=config.n,
+        seed=config.seed,
+        split=config.split,
+        ids=ids,
+        classes=classes,
+        occlusion_range=(config.min_occlusion, config.max_occlusion),
+        shapenet_root=config.shapenet_root,
+        batch_size=config.batch_size,
+        num_proc=config.num_proc,
+        overwrite=config.overwrite,
+    )
 
 
 def generate_obman_split(

@@ -62,7 +62,9 @@ def load_model(model_args, training_args, freeze_vision: bool = True):
 
     The freezing is OccInternVL's own load-time switch (`from_pretrained(path, freeze_vision=True)`, see
     [`OccInternVLConfig`]), so that a recipe's `model_init_kwargs: {freeze_vision: ...}` means the same here and under
-    TRL's `trl sft|dpo`, which pass `model_init_kwargs` to `from_pretrained` and nothing else.
+    TRL's `trl sft|dpo`, which pass `model_init_kwargs` to `from_pretrained` and nothing else. What `occ-hf train` adds
+    is decided here and nowhere else: the vision tower is frozen unless `model_init_kwargs` has `freeze_vision: false`
+    or `freeze_vision` is `False` (`--no_freeze_vision`).
 
     Args:
         model_args ([`~trl.ModelConfig`]):
@@ -72,12 +74,16 @@ def load_model(model_args, training_args, freeze_vision: bool = True):
             `freeze_vision` key in `model_init_kwargs` the vision tower is frozen (the seed's setting).
         freeze_vision (`bool`, *optional*, defaults to `True`):
             `False` trains the vision tower even where `model_init_kwargs` freezes it (`occ-hf train
-            --no_freeze_vision`; the MPO reference model).
+            --no_freeze_vision`).
 
     Returns:
         [`~transformers.PreTrainedModel`]: the model.
+
+    Raises:
+        `ValueError`: when the vision tower is to be frozen and the checkpoint is not an OccInternVL one (only
+        OccInternVL knows `freeze_vision`).
     """
-    from transformers import AutoModelForImageTextToText
+    from transformers import AutoConfig, AutoModelForImageTextToText
 
     if not model_args.model_name_or_path:
         raise ValueError("No model: give `model_name_or_path` (a checkpoint folder or a Hub id).")
@@ -94,6 +100,15 @@ def load_model(model_args, training_args, freeze_vision: bool = True):
         what = "is a file, not a checkpoint folder" if os.path.exists(path) else "not found"
         raise FileNotFoundError(f"{path}: model {what}; give a checkpoint folder or a Hub id (model_name_or_path).")
     try:
+        config = AutoConfig.from_pretrained(
+            path, revision=init_kwargs["revision"], trust_remote_code=init_kwargs["trust_remote_code"]
+        )
+        if not hasattr(config, "freeze_vision") and init_kwargs.pop("freeze_vision"):
+            raise ValueError(
+                f"{path}: model_type {config.model_type!r}, and freeze_vision is an OccInternVL option: convert the "
+                "checkpoint with `occ-hf convert-checkpoint`, or load it with occ-hf imported (or trust_remote_code) "
+                "so that the OccInternVL classes build it."
+            )
         return AutoModelForImageTextToText.from_pretrained(path, **init_kwargs)
     except OSError as error:
         if os.path.isdir(path):
@@ -103,14 +118,6 @@ def load_model(model_args, training_args, freeze_vision: bool = True):
             f"{path}: no such checkpoint folder (relative to {os.getcwd()}), and as a Hub id it could not be loaded "
             f"({str(error).splitlines()[0]}); check model_name_or_path."
         ) from None
-    except TypeError as error:
-        if "freeze_vision" not in str(error):
-            raise
-        raise ValueError(
-            f"{model_args.model_name_or_path}: {error}. freeze_vision is an OccInternVL option: convert the "
-            "checkpoint with `occ-hf convert-checkpoint`, or load it with occ-hf imported (or trust_remote_code) so "
-            "that the OccInternVL classes build it."
-        ) from error
 
 
 def language_model_lora_config(model_args):

@@ -44,7 +44,8 @@ def main(script_args, training_args, model_args, dataset_args=None):
     peft_config = language_model_lora_config(model_args)
     ref_model = None
     if peft_config is None:
-        ref_model = load_model(model_args, training_args, freeze_vision=False).eval().requires_grad_(False)
+        # Frozen whole (eval, no grad): which of its parts `freeze_vision` would have frozen does not matter.
+        ref_model = load_model(model_args, training_args).eval().requires_grad_(False)
     # load_model applied them; TRL would warn that it ignores them for a model passed in.
     training_args.model_init_kwargs = None
     processor = load_processor(model_args, training_args)

@@ -71,3 +71,23 @@ def test_a_missing_model_path_is_named(tmp_path, monkeypatch):
     model_args.model_name_or_path = "weights.bin"
     with pytest.raises(FileNotFoundError, match="is a file, not a checkpoint folder"):
         load_model(model_args, training_args)
+
+
+def test_freezing_a_checkpoint_that_is_not_occ_internvl_is_named(tiny_dir, tmp_path):
+    # transformers' own InternVL does not know freeze_vision: without the check, its __init__ raised a TypeError.
+    import json
+    import shutil
+
+    plain = tmp_path / "plain"
+    shutil.copytree(tiny_dir, plain)
+    config = json.loads((plain / "config.json").read_text())
+    config.pop("auto_map", None)
+    (plain / "config.json").write_text(json.dumps(config | {"model_type": "internvl"}))
+    training_args = SimpleNamespace(trust_remote_code=False, model_init_kwargs={"freeze_vision": True})
+    model_args = SimpleNamespace(model_name_or_path=str(plain), model_revision=None, attn_implementation=None)
+    model_args.dtype = None
+    with pytest.raises(ValueError, match=r"plain: model_type 'internvl', and freeze_vision is an OccInternVL option"):
+        load_model(model_args, training_args)
+    model = load_model(model_args, training_args, freeze_vision=False)
+    assert type(model).__name__ == "InternVLForConditionalGeneration"
+    assert all(p.requires_grad for p in model.parameters())

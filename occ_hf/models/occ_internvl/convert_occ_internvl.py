@@ -120,6 +120,7 @@ __all__ = [
     "UnsafeArchiveError",
     "conversation_chat_template",
     "convert_checkpoint",
+    "run_convert_checkpoint",
     "convert_internlm2_tokenizer",
     "convert_internvl_chat_config",
     "convert_internvl_chat_state_dict",
@@ -823,6 +824,18 @@ def conversation_chat_template(
 
 # ----------------------------------------------------------------------------------------------------------------
 # The conversion
+
+
+def run_convert_checkpoint(config: ConvertCheckpointConfig) -> ConversionSummary:
+    """`occ-hf convert-checkpoint`: [`convert_checkpoint`] with `config`'s fields."""
+    return convert_checkpoint(
+        config.src,
+        config.output_dir,
+        dtype=config.dtype,
+        image_token_id=config.image_token_id,
+        tokenizer=config.tokenizer,
+        overwrite=config.overwrite,
+    )
 
 
 def convert_checkpoint(

@@ -244,21 +244,23 @@ class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
     config: OccInternVLConfig
 
     # The vision tower is frozen here rather than in the training scripts, so that TRL's own `trl sft|dpo`, which only
-    # passes `model_init_kwargs` to `from_pretrained`, freezes it too.
+    # passes `model_init_kwargs` to `from_pretrained`, freezes it too. Twice, because loading replaces the parameters
+    # that `__init__` froze with new ones (requires_grad=True).
     def __init__(self, config: OccInternVLConfig):
         super().__init__(config)
-        if config.freeze_vision:
-            self.model.vision_tower.requires_grad_(False)
+        self._apply_freeze_vision()
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
         """[`~PreTrainedModel.from_pretrained`]; `freeze_vision=True` (a config field) freezes the vision tower."""
         loaded = super().from_pretrained(*args, **kwargs)
-        # Loading puts new parameters (requires_grad=True) in place of those `__init__` froze.
-        model = loaded[0] if isinstance(loaded, tuple) else loaded  # a tuple with output_loading_info=True
-        if model.config.freeze_vision:
-            model.model.vision_tower.requires_grad_(False)
+        (loaded[0] if isinstance(loaded, tuple) else loaded)._apply_freeze_vision()  # a tuple: output_loading_info
         return loaded
+
+    def _apply_freeze_vision(self):
+        """The one rule: `config.freeze_vision` freezes the vision tower (`requires_grad=False`) and nothing else."""
+        if self.config.freeze_vision:
+            self.model.vision_tower.requires_grad_(False)
 
     def save_pretrained(self, save_directory, *args, save_original_format: bool = False, **kwargs):
         """
