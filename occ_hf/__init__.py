@@ -12,20 +12,9 @@ line is `occ-hf` (`occ_hf.cli`).
 from .data import register_dataset_builder
 from .import_hooks import call_when_imported
 from .models import register_auto_classes_lazily
+from .version import CITATION as CITATION  # re-exported: occ_hf.CITATION, occ_hf.__version__
+from .version import __version__ as __version__
 
-
-__version__ = "0.1.0.dev0"
-
-# The paper, for dataset and model cards and the evaluate module.
-CITATION = """\
-@article{wang2025occmllmcot,
-  title   = {OCC-MLLM-CoT: Self-Correction Enhanced Occlusion Recognition with Large Language Models via 3D-Aware
-             Supervision, Chain-of-Thoughts Guidance},
-  author  = {Wang, Chaoyi and others},
-  journal = {arXiv preprint arXiv:2504.04781},
-  year    = {2025}
-}
-"""
 
 call_when_imported("datasets", lambda datasets: register_dataset_builder())
 register_auto_classes_lazily()

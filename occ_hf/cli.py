@@ -128,8 +128,8 @@ def _views_render(config) -> None:
 def _env(args) -> None:
     import torch
 
-    from . import __version__
     from .import_utils import is_flash_attn_available, is_pyrender_available, is_pytorch3d_available, package_version
+    from .version import __version__
 
     report = {
         "occ-hf": __version__,

@@ -91,9 +91,9 @@ class BuildDatasetConfig:
 
 def build_dataset(config: BuildDatasetConfig) -> Path:
     """Builds the requested configs, writes them with the card, pushes when asked; returns the folder."""
+    # `load_dataset` finds the `occ-obman-cot` builder: importing this module imported `occ_hf`, which registers it
+    # once `datasets` is imported, here.
     from datasets import load_dataset
-
-    import occ_hf  # noqa: F401  (registers the builder)
 
     from .export import check_output_folder, export_dataset, push_folder
     from .occ_obman_cot import CONFIG_NAMES

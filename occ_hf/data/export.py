@@ -29,9 +29,9 @@ import datasets
 from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard, DatasetCardData, HfApi
 
-from .. import __version__
 from ..cards import read_card_template
 from ..obman import OCC_CLASSES
+from ..version import __version__
 from .occ_obman_cot import _CITATION
 
 

@@ -42,7 +42,6 @@ from pathlib import Path
 
 import datasets
 
-from occ_hf import CITATION
 from occ_hf.cot import (
     ClarityLabeler,
     cot_messages,
@@ -57,6 +56,7 @@ from occ_hf.data import OBMAN_SPLITS
 from occ_hf.obman import OCC_CLASSES, ObManFormatError, ObManSplit, UnknownClassError, load_meta, read_id_list
 from occ_hf.obman.input_files import MAX_IMAGE_FILE_BYTES, decode_image, read_regular_file
 from occ_hf.obman.reader import SYNTH_MARKER
+from occ_hf.version import CITATION
 
 
 logger = logging.getLogger(__name__)

@@ -321,7 +321,7 @@ def _clear_split(root: Path, split: str, shapenet_root: Path, overwrite: bool) -
 
 def _record_provenance(root: Path, split: str, **settings) -> None:
     """Adds this split's settings to the root's `occ_hf_synth.json`."""
-    from .. import __version__
+    from ..version import __version__
 
     marker = root / SYNTH_MARKER
     provenance = (

@@ -322,8 +322,8 @@ def render_model_card(info: ModelCardInfo):
     """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-    from .. import __version__
     from ..cards import read_card_template
+    from ..version import __version__
 
     eval_rows, eval_results = [], None
     if info.eval:
@@ -554,7 +554,7 @@ def _tags(stage: str, trainer_tags: list[str]) -> list[str]:
 
 
 def _citations(trainer) -> list[str]:
-    from .. import CITATION
+    from ..version import CITATION
 
     citations = [CITATION.strip()]
     method = (getattr(trainer, "_paper", None) or {}).get("citation")
@@ -564,7 +564,7 @@ def _citations(trainer) -> list[str]:
 
 
 def _versions(with_peft: bool) -> dict[str, str]:
-    from .. import __version__
+    from ..version import __version__
 
     versions = {"occ-hf": __version__}
     for name in ("transformers", "trl", "torch", "datasets", *(("peft",) if with_peft else ())):

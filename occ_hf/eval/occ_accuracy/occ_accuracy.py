@@ -18,9 +18,9 @@ The module only adapts `evaluate`'s row-by-row inputs to `occ_hf.eval.metrics`; 
 import datasets
 import evaluate
 
-import occ_hf
 from occ_hf.eval.metrics import SEED_ANSWER_TEMPLATE, score_predictions
 from occ_hf.eval.records import DECISION, STAGES, ImagePrediction, PredictionSet, Reference
+from occ_hf.version import CITATION
 
 
 _DESCRIPTION = """
@@ -45,7 +45,7 @@ Returns:
     occlusion, confusion matrices, where each image ends in the chain).
 """
 
-_CITATION = occ_hf.CITATION
+_CITATION = CITATION
 
 # "large_string", not "string": evaluate type-checks the first row of each batch against "string" features and
 # refuses `None` there, but `None` is meaningful here (no prediction, no view answer) and may come first.
