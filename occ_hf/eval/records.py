@@ -21,6 +21,8 @@ themselves (exact match for answers, its own normalisation for clarity), and so 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..obman.ids import obman_sample_id
+
 
 __all__ = [
     "DECISION",
@@ -62,7 +64,7 @@ def normalize_sample_id(value: str | int, where: str | None = None) -> str:
             '(e.g. "00000003" or 3).'
         )
     text = str(value).strip()
-    return f"{int(text):08d}" if text.isdigit() else text
+    return obman_sample_id(text, where) if text.isdigit() else text
 
 
 @dataclass(frozen=True)

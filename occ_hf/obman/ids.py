@@ -68,11 +68,16 @@ def read_id_list(path: str | os.PathLike) -> tuple[list[str], list[str | None]]:
     return list(class_of), list(class_of.values())
 
 
-def obman_sample_id(raw_id: object, where: str | os.PathLike) -> str:
+def obman_sample_id(raw_id: object, where: str | os.PathLike | None = None) -> str:
     """An ObMan sample id (digits, as a string or an int) as 8 digits; anything else is a `ValueError` naming
-    `where`."""
+    `where` (the file it came from) when given.
+
+    The one home of the 8-digit form of ObMan's file names (`meta/00000003.pkl`): the reader, the views' names, the
+    id lists and the evaluation's records all normalise through it.
+    """
     if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or not str(raw_id).strip().isdecimal():
-        raise ValueError(f"{where}: {raw_id!r} is not an ObMan sample id (expected digits).")
+        prefix = f"{where}: " if where is not None else ""
+        raise ValueError(f"{prefix}{raw_id!r} is not an ObMan sample id (expected digits, e.g. '00000003').")
     return f"{int(raw_id):08d}"
 
 

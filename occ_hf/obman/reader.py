@@ -48,6 +48,7 @@ import numpy as np
 from .camera import BLENDER_TO_OPENCV, Camera, obman_camera
 from .classes import OBMAN_SYNSETS, SYNSET_TO_CLASS
 from .errors import ObManFormatError
+from .ids import obman_sample_id
 from .input_files import MAX_IMAGE_FILE_BYTES, decode_image, read_regular_file
 from .safe_pickle import load_meta
 
@@ -222,7 +223,7 @@ class ObManSplit(Sequence[ObManSample]):
         if ids is None:
             self.ids = sorted(name[: -len(".pkl")] for name in os.listdir(meta_dir) if name.endswith(".pkl"))
         else:
-            self.ids = [f"{int(i):08d}" for i in ids]
+            self.ids = [obman_sample_id(i) for i in ids]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -263,7 +264,7 @@ class ObManSplit(Sequence[ObManSample]):
 
     def read(self, sample_id: str | int) -> ObManSample:
         """Reads one sample by id; raises [`ObManFormatError`] (or [`UnknownClassError`]) naming the bad file."""
-        return self._read(f"{int(sample_id):08d}")
+        return self._read(obman_sample_id(sample_id))
 
     @staticmethod
     def class_name_of(meta: dict, meta_path: Path, on_unknown_class: str = "error") -> str | None:

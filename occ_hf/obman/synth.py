@@ -50,6 +50,7 @@ from ..rendering import rasterize, shade_lambert
 from .camera import BLENDER_TO_OPENCV, OBMAN_IMAGE_SIZE, OBMAN_INTRINSICS, obman_camera
 from .classes import CLASS_TO_SYNSET, OCC_CLASSES
 from .hand_occluder import make_hand_occluder
+from .ids import obman_sample_id
 from .reader import OBJECT_SEGM_VALUE, SYNTH_MARKER
 from .safe_pickle import load_meta
 from .shapes import CLASS_DIAGONAL_METRES, make_object_mesh
@@ -233,7 +234,7 @@ def generate_obman_split(
         raise ValueError(f"occlusion_range must satisfy 0 <= low <= high < 1, got {occlusion_range}.")
     if ids is None and n < 1:
         raise ValueError(f"n must be at least 1 (the number of samples to write), got {n}.")
-    ids = [f"{int(i):08d}" for i in ids] if ids is not None else [f"{i:08d}" for i in range(n)]
+    ids = [obman_sample_id(i) for i in (ids if ids is not None else range(n))]
     classes = list(classes) if classes is not None else [None] * len(ids)
     if len(classes) != len(ids):
         raise ValueError(f"Got {len(ids)} ids but {len(classes)} classes.")

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ..obman.ids import obman_sample_id
 from .verify import ViewImageError, verify_view_image
 
 
@@ -41,13 +42,6 @@ __all__ = [
 VIEW_NAME_TEMPLATE = "{id}_0_obman_{split}_rgb_{id}.jpg.png"
 SEED_VIEWS_URL = "https://obmandataset.s3.us-east-2.amazonaws.com/3d_views_fine_test_all/"
 _TEMPLATE_FIELDS = ("{id}", "{split}", "{name}")
-
-
-def _sample_id(sample_id: str | int) -> str:
-    try:
-        return f"{int(sample_id):08d}"
-    except (TypeError, ValueError):
-        raise ValueError(f"{sample_id!r} is not an ObMan sample id (expected digits, e.g. '00000003').") from None
 
 
 def fill_template(template: str, what: str, **values: str) -> str:
@@ -80,7 +74,7 @@ def view_name(sample_id: str | int, split: str = "test", template: str = VIEW_NA
         split (`str`, *optional*, defaults to `"test"`): ObMan split of the sample.
         template (`str`, *optional*, defaults to `VIEW_NAME_TEMPLATE`): A name with `{id}` and optionally `{split}`.
     """
-    return fill_template(template, "view name template", id=_sample_id(sample_id), split=split)
+    return fill_template(template, "view name template", id=obman_sample_id(sample_id), split=split)
 
 
 def orbit_view_name(sample_id: str | int, index: int, split: str = "test") -> str:
@@ -133,7 +127,7 @@ def resolve_views(
     source = os.fspath(source)
     resolved = {}
     for sample_id in ids:
-        sample_id = _sample_id(sample_id)
+        sample_id = obman_sample_id(sample_id)
         name = view_name(sample_id, split, template)
         if any(field in source for field in _TEMPLATE_FIELDS):
             resolved[sample_id] = fill_template(source, "views source", id=sample_id, split=split, name=name)
