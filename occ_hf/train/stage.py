@@ -23,8 +23,6 @@ __all__ += ["check_checkpoint_keys", "last_checkpoint", "resolve_resume", "train
 
 logger = logging.getLogger(__name__)
 
-_SAFE_WEIGHTS = "model.safetensors"
-_SAFE_WEIGHTS_INDEX = "model.safetensors.index.json"
 _SHOWN_KEYS = 4
 _TRAINER_STATE = "trainer_state.json"
 
@@ -58,9 +56,12 @@ def check_checkpoint_keys(checkpoint: str | os.PathLike, model) -> None:
     without such a file (an adapter, a sharded FSDP state) is left to `Trainer`.
     """
     from safetensors import safe_open
+    from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME
 
-    index_path = os.path.join(checkpoint, _SAFE_WEIGHTS_INDEX)
-    weights_path = os.path.join(checkpoint, _SAFE_WEIGHTS)
+    if hasattr(model, "peft_config"):
+        return
+    index_path = os.path.join(checkpoint, SAFE_WEIGHTS_INDEX_NAME)
+    weights_path = os.path.join(checkpoint, SAFE_WEIGHTS_NAME)
     if os.path.isfile(index_path):
         with open(index_path, encoding="utf-8") as handle:
             saved = set(json.load(handle).get("weight_map", {}))
@@ -68,8 +69,6 @@ def check_checkpoint_keys(checkpoint: str | os.PathLike, model) -> None:
         with safe_open(weights_path, framework="pt") as handle:
             saved = set(handle.keys())
     else:
-        return
-    if hasattr(model, "peft_config"):
         return
     state = model.state_dict()
     # A tied weight (lm_head sharing the embeddings) is saved once; it is missing from the file, not from the model.
