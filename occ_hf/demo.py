@@ -96,6 +96,7 @@ def run_demo(config: DemoConfig) -> dict:
     from .data.build import BuildDatasetConfig, build_dataset
     from .models.occ_internvl.tiny_occ_internvl import TinyOccInternVLConfig, init_tiny_checkpoint
     from .obman import ObManSplit, format_summary, generate_obman_split, summarize_split
+    from .train.model_card import add_eval_to_card
     from .views import GroundTruthMesh, render_split_views
 
     started = time.perf_counter()
@@ -127,7 +128,7 @@ def run_demo(config: DemoConfig) -> dict:
         print(f"{split}: rendered {len(views.rendered)} views, {len(views.missing)} missing")
     clock = lap("views", clock)
 
-    def build(names: list[str], predictions: str | None = None) -> Path:
+    def build(names: list[str], predictions: str | None = None, balance_clarity: str | None = None) -> Path:
         return build_dataset(
             BuildDatasetConfig(
                 obman_root=str(obman_root),
@@ -136,6 +137,7 @@ def run_demo(config: DemoConfig) -> dict:
                 views_dir=str(output_dir / "views"),
                 cache_dir=str(output_dir / "hf_cache"),
                 predictions=predictions,
+                balance_clarity=balance_clarity,
                 # The demo owns its folder: the SFT2 build replaces the SFT1 one, and a rerun replaces both.
                 overwrite=True,
             )
@@ -153,39 +155,48 @@ def run_demo(config: DemoConfig) -> dict:
     model, _ = init_tiny_checkpoint(tiny_config)
     summary["model"] = {"path": str(output_dir / "tiny"), "parameters": model.num_parameters()}
     print(f"{model.num_parameters():,} parameters")
-    summary["stages"]["before"] = _evaluate(output_dir / "tiny", dataset_dir, output_dir / "eval-before", config)
+    summary["stages"]["before"] = evaluate_stage(output_dir / "tiny", dataset_dir, config)
     clock = lap("eval-before", clock)
 
     checkpoint = output_dir / "tiny"
     if config.sft1_steps > 0:
         print(f"== 5. SFT1: {config.sft1_steps} steps of the class question, on the images and the training views")
-        checkpoint = _train_stage("sft1", checkpoint, dataset_dir, ["description", "decision"], config)
+        checkpoint, _ = train_stage("sft1", checkpoint, dataset_dir, ["description", "decision"], config)
         clock = lap("sft1", clock)
-        summary["stages"]["sft1"] = _evaluate(checkpoint, dataset_dir, output_dir / "eval-sft1", config)
+        summary["stages"]["sft1"] = evaluate_stage(checkpoint, dataset_dir, config)
+        add_eval_to_card(checkpoint)
         clock = lap("eval-sft1", clock)
 
     if config.sft2_steps > 0 or config.mpo_steps > 0:
         print("== 6. Clarity labels from SFT1's answers (the seed's rule: 'No.' where stage 1 was wrong)")
-        predictions, configs = None, ["description", "decision", "reflection", "preference", "test"]
+        predictions, balance, configs = None, None, ["description", "decision", "reflection", "preference", "test"]
         if config.sft1_steps > 0:
-            train_eval = _evaluate(checkpoint, dataset_dir, output_dir / "eval-sft1-train", config, split="train")
-            summary["sft1_train_accuracy"] = train_eval["description"]
+            train_eval = _evaluate(checkpoint, dataset_dir, checkpoint / "eval-train", config, split="train")
+            summary["sft1_train_accuracy"] = train_eval["metrics"]["description"]["accuracy"]
             clarity_dir = output_dir / "clarity"
             clarity_dir.mkdir(exist_ok=True)
-            for split, eval_dir in (("train", "eval-sft1-train"), ("test", "eval-sft1")):
-                shutil.copyfile(output_dir / eval_dir / "predictions.json", clarity_dir / f"{split}.json")
+            for split, eval_dir in (("train", "eval-train"), ("test", "eval")):
+                shutil.copyfile(checkpoint / eval_dir / "predictions.json", clarity_dir / f"{split}.json")
             predictions = str(clarity_dir / "{split}.json")
-            if not 0.0 < train_eval["description"] < 1.0:
+            if 0.0 < summary["sft1_train_accuracy"] < 1.0:
+                # As many "Yes." as "No." rows, as the seed balances its preference pairs: otherwise SFT2 learns the
+                # answer of the majority (SFT1's accuracy decides which) and says it for every image.
+                balance = "downsample"
+            else:
                 # Every training image got the same clarity label, so there is no pair to prefer one answer over the
-                # other (too few samples or steps for SFT1 to be right on some and wrong on others).
+                # other (too few samples or steps for SFT1 to be right on some and wrong on others), nor a balance.
                 configs.remove("preference")
-                summary["skipped"] = {"mpo": f"SFT1 answered {train_eval['description']:.0%} of the train split right"}
+                summary["skipped"] = {
+                    "mpo": f"SFT1 answered {summary['sft1_train_accuracy']:.0%} of the train split right"
+                }
                 print(f"MPO will be skipped: no preference pairs ({summary['skipped']['mpo']}).")
         else:
             print("SFT1 was skipped: clarity falls back to the occlusion threshold.")
+        summary["clarity"] = {"source": "SFT1's answers" if predictions else "occlusion", "balance": balance or "none"}
         # Every config is rebuilt, not just the two that need the labels: each carries a `clear` column, and the
         # exported folder (its card lists the configs of one build) must say one thing about clarity.
-        dataset_dir = build(configs, predictions)
+        dataset_dir = build(configs, predictions, balance)
+        summary["clarity"]["rows"] = _clarity_rows(dataset_dir)
         clock = lap("dataset-clarity", clock)
 
         for stage, stage_configs, steps in (
@@ -195,9 +206,12 @@ def run_demo(config: DemoConfig) -> dict:
             if steps <= 0 or stage_configs[0] not in configs:
                 continue
             print(f"== 7. {stage.upper()}: {steps} steps on {' + '.join(stage_configs)}")
-            checkpoint = _train_stage(stage, checkpoint, dataset_dir, stage_configs, config)
+            checkpoint, trainer = train_stage(stage, checkpoint, dataset_dir, stage_configs, config)
             clock = lap(stage, clock)
-            summary["stages"][stage] = _evaluate(checkpoint, dataset_dir, output_dir / f"eval-{stage}", config)
+            summary["stages"][stage] = evaluate_stage(checkpoint, dataset_dir, config)
+            add_eval_to_card(checkpoint)
+            if stage == "mpo":
+                summary["mpo_effect"] = _mpo_effect(output_dir, trainer.state.log_history)
             clock = lap(f"eval-{stage}", clock)
 
     print("== 8. Report")
@@ -211,9 +225,9 @@ def run_demo(config: DemoConfig) -> dict:
     return summary
 
 
-def _train_stage(stage: str, start: Path, dataset_dir: Path, configs: list[str], config: DemoConfig) -> Path:
-    """Trains one stage with the `sft` or `mpo` script's `main` on configs of the exported dataset folder; returns
-    the checkpoint folder."""
+def train_stage(stage: str, start: Path, dataset_dir: Path, configs: list[str], config: DemoConfig):
+    """Trains one stage (`sft1`, `sft2` or `mpo`) of the demo's recipe with the `sft` or `mpo` script's `main` on
+    configs of the exported dataset folder; returns the checkpoint folder (`<output_dir>/<stage>`) and the trainer."""
     from trl import DatasetMixtureConfig, ModelConfig
     from trl.scripts.utils import DatasetConfig
 
@@ -261,12 +275,44 @@ def _train_stage(stage: str, start: Path, dataset_dir: Path, configs: list[str],
             augment_images=True,
             **shared,
         )
-    main(script_args, training_args, model_args, mixture)
-    return output_dir
+    trainer = main(script_args, training_args, model_args, mixture)
+    return output_dir, trainer
 
 
-def _evaluate(checkpoint: Path, dataset_dir: Path, output_dir: Path, config: DemoConfig, split: str = "test") -> dict:
-    """Scores `checkpoint` on a split of the exported `test` config; returns the three accuracies."""
+def evaluate_stage(checkpoint: Path, dataset_dir: Path, config: DemoConfig) -> dict:
+    """Scores `checkpoint` on the held-out split as the seed does (report in `checkpoint/eval/`, where its card reads
+    it) and on the 3D views alone (`checkpoint/eval-view/`); returns the figures and their baselines.
+
+    Keys: `description`, `reflection`, `decision` (the seed's metrics); `best_constant` (the Reflection of a model that
+    always gives the better of the two clarity answers: max(Description, 1 - Description)); `view_only` (the
+    Description asked on the views, what an image sent to its view can get); `clear_share` and `sent_to_view` (the
+    shares of test images answered "Yes." and "No."); `report`.
+    """
+    report = _evaluate(checkpoint, dataset_dir, checkpoint / "eval", config)
+    view_report = _evaluate(checkpoint, dataset_dir, checkpoint / "eval-view", config, view_only=True)
+    metrics = {name: report["metrics"][name]["accuracy"] for name in _METRICS}
+    breakdown = report["decision_breakdown"]
+    num_images = report["num_images"]
+    sent = breakdown["unclear_view_right"] + breakdown["unclear_view_wrong"] + breakdown["unclear_no_view"]
+    metrics.update(
+        best_constant=max(metrics["description"], 1 - metrics["description"]),
+        view_only=view_report["metrics"]["description"]["accuracy"],
+        clear_share=(breakdown["clear_right"] + breakdown["clear_wrong"]) / num_images,
+        sent_to_view=sent / num_images,
+        report=str(checkpoint / "eval" / "report.md"),
+    )
+    print(
+        "   "
+        + "  ".join(f"{name} {metrics[name]:.3f}" for name in _METRICS)
+        + f"  | view only {metrics['view_only']:.3f}, sent to view {metrics['sent_to_view']:.0%}"
+    )
+    return metrics
+
+
+def _evaluate(
+    checkpoint: Path, dataset_dir: Path, output_dir: Path, config: DemoConfig, split: str = "test", view_only=False
+) -> dict:
+    """Runs `occ-hf eval --model checkpoint` on a split of the exported `test` config; returns its report."""
     from .eval import EvalConfig, run_eval
 
     report, _ = run_eval(
@@ -278,30 +324,74 @@ def _evaluate(checkpoint: Path, dataset_dir: Path, output_dir: Path, config: Dem
             output_dir=str(output_dir),
             batch_size=64,
             device=config.device,
+            view_only=view_only,
         )
     )
-    metrics = {name: report["metrics"][name]["accuracy"] for name in _METRICS}
-    metrics["report"] = str(output_dir / "report.md")
-    print("   " + "  ".join(f"{name} {metrics[name]:.3f}" for name in _METRICS))
-    return metrics
+    return report
+
+
+def _clarity_rows(dataset_dir: Path) -> dict:
+    """How many "Yes." and "No." clarity answers the rebuilt reflection config holds, per split."""
+    from datasets import load_dataset
+
+    reflection = load_dataset(str(dataset_dir), "reflection")
+    return {
+        split: {"yes": sum(rows["clear"]), "no": len(rows) - sum(rows["clear"])} for split, rows in reflection.items()
+    }
+
+
+def _mpo_effect(output_dir: Path, log_history: list[dict]) -> dict:
+    """What MPO changed: the test images whose clarity answer differs from SFT2's, and DPO's reward figures on its
+    training pairs at its first and last logged step (accuracy: the share of pairs where the chosen answer wins)."""
+    before = json.loads((output_dir / "sft2" / "eval" / "predictions.json").read_text())
+    after = json.loads((output_dir / "mpo" / "eval" / "predictions.json").read_text())
+    changed = sum(before[i].get("clarity") != after.get(i, {}).get("clarity") for i in before)
+    logged = [entry for entry in log_history if "rewards/accuracies" in entry]
+    effect = {"clarity_changed": changed, "num_images": len(before)}
+    if logged:
+        for name in ("rewards/accuracies", "rewards/margins"):
+            effect[name] = [round(logged[0][name], 4), round(logged[-1][name], 4)]
+    return effect
 
 
 def _write_report(summary: dict, output_dir: Path) -> None:
-    """`report.md`, `report.json` and `training_progress.png`: the three metrics after each stage."""
+    """`report.md`, `report.json` and `training_progress.png`: the metrics after each stage beside their baselines."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     stages = summary["stages"]
-    figure, axes = plt.subplots(figsize=(6, 3.5))
+    names = list(stages)
+    figure, (axes, shares) = plt.subplots(2, 1, figsize=(6.5, 6), sharex=True, height_ratios=[3, 1.3])
     for name in _METRICS:
-        axes.plot(list(stages), [stages[stage][name] for stage in stages], marker="o", label=name.capitalize())
+        axes.plot(names, [stages[stage][name] for stage in names], marker="o", label=name.capitalize())
+    axes.plot(
+        names,
+        [stages[s]["view_only"] for s in names],
+        color="tab:green",
+        linestyle=":",
+        label="view only (Q1 on the view)",
+    )
+    axes.plot(
+        names,
+        [stages[s]["best_constant"] for s in names],
+        color="tab:orange",
+        linestyle=":",
+        label="best constant clarity answer",
+    )
     axes.axhline(CHANCE, color="grey", linestyle="--", label="chance (1/8)")
     axes.set_ylim(0, 1)
-    axes.set_ylabel("accuracy on the held-out test split")
+    axes.set_ylabel("accuracy, held-out test split")
     axes.set_title("occ-hf demo: the tiny OccInternVL through training")
-    axes.legend(fontsize="small")
+    axes.legend(fontsize="x-small", ncol=2)
+    clear = [stages[s]["clear_share"] for s in names]
+    sent = [stages[s]["sent_to_view"] for s in names]
+    shares.bar(names, clear, color="tab:blue", label='answered "Yes." (kept)')
+    shares.bar(names, sent, bottom=clear, color="tab:red", label='answered "No." (sent to the view)')
+    shares.set_ylim(0, 1)
+    shares.set_ylabel("share of images")
+    shares.legend(fontsize="x-small", loc="upper left")
     figure.tight_layout()
     figure.savefig(output_dir / "training_progress.png", dpi=100)
     plt.close(figure)
@@ -312,23 +402,43 @@ def _write_report(summary: dict, output_dir: Path) -> None:
         "",
         f"A tiny OccInternVL ({summary['model']['parameters']:,} parameters) trained from random weights on "
         f"{summary['splits']['train']['num_read']} generated ObMan-format samples, scored on {num_test} held-out "
-        f"ones (chance: {CHANCE:.3f}). Metrics as the seed computes them; each row links to its full report.",
+        "ones. Metrics as the seed computes them; each row links to its full report. Beside them, the baselines: "
+        f"chance ({CHANCE:.3f}); the best constant clarity answer, max(Description, 1 - Description), the Reflection "
+        "of a model that gives one clarity answer to every image; the view-only accuracy (the class question asked "
+        "on the 3D view alone), what Decision gets for an image sent to its view; and the shares of images the "
+        "model called clear (kept its description) and unclear (sent to the view).",
         "",
-        "| checkpoint | Description | Reflection | Decision | report |",
-        "| --- | --- | --- | --- | --- |",
+        "| checkpoint | Description | Reflection | best constant | Decision | view only | clear | sent to view "
+        "| report |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for stage, metrics in stages.items():
         report = Path(metrics["report"]).relative_to(output_dir)
         lines.append(
-            f"| {stage} | "
-            + " | ".join(f"{metrics[name]:.3f}" for name in _METRICS)
-            + f" | [{report.parent}/]({report}) |"
+            f"| {stage} | {metrics['description']:.3f} | {metrics['reflection']:.3f} | {metrics['best_constant']:.3f} "
+            f"| {metrics['decision']:.3f} | {metrics['view_only']:.3f} | {metrics['clear_share']:.0%} "
+            f"| {metrics['sent_to_view']:.0%} | [{report.parent}/]({report}) |"
         )
-    seconds = summary["seconds"]
     lines += [
         "",
-        "Before SFT2 the model has not been taught the clarity question: its clarity answers do not parse, and the "
-        "seed's metric counts those images wrong in Reflection and Decision.",
+        "Before SFT2 the model has not been taught the clarity question: its clarity answers do not parse (neither "
+        "share counts them), and the seed's metric counts those images wrong in Reflection and Decision.",
+    ]
+    clarity = summary.get("clarity")
+    if clarity:
+        counts = ", ".join(f"{split} {c['yes']} Yes / {c['no']} No" for split, c in clarity.get("rows", {}).items())
+        lines += [
+            "",
+            f'Clarity labels of SFT2 and MPO: from {clarity["source"]} ("No." where it was wrong), balance '
+            f"`{clarity['balance']}`: {counts} rows of the reflection config.",
+        ]
+    effect = summary.get("mpo_effect")
+    if effect:
+        lines += ["", _mpo_sentence(effect, stages)]
+    elif "mpo" in summary.get("skipped", {}):
+        lines += ["", f"MPO was skipped: {summary['skipped']['mpo']}, so there were no preference pairs."]
+    seconds = summary["seconds"]
+    lines += [
         "",
         "![accuracy after each stage](training_progress.png)",
         "",
@@ -336,5 +446,36 @@ def _write_report(summary: dict, output_dir: Path) -> None:
     ]
     (output_dir / "report.md").write_text("\n".join(lines) + "\n")
     (output_dir / "report.json").write_text(
-        json.dumps({"stages": stages, "chance": CHANCE, "seconds": seconds}, indent=2) + "\n"
+        json.dumps(
+            {"stages": stages, "chance": CHANCE, "mpo_effect": effect, "clarity": clarity, "seconds": seconds},
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+def _mpo_sentence(effect: dict, stages: dict) -> str:
+    """What MPO did, in words: the clarity answers it changed and the figures it moved, or that it moved none."""
+    before, after = stages.get("sft2"), stages["mpo"]
+    rewards = ""
+    if "rewards/accuracies" in effect:
+        (first, last), (margin_first, margin_last) = effect["rewards/accuracies"], effect["rewards/margins"]
+        rewards = (
+            f" On its training pairs the chosen clarity answer won {first:.0%} of the time at its first logged step "
+            f"and {last:.0%} at its last (reward margin {margin_first:.3f} -> {margin_last:.3f})."
+        )
+    if effect["clarity_changed"] == 0:
+        return (
+            f"MPO changed no clarity answer on the {effect['num_images']} test images, so the figures are SFT2's: "
+            "its steps at its learning rate moved the preference but not past any greedy answer." + rewards
+        )
+    moved = ""
+    if before is not None:
+        moved = (
+            f": Reflection {before['reflection']:.3f} -> {after['reflection']:.3f}, Decision {before['decision']:.3f} "
+            f"-> {after['decision']:.3f}, called clear {before['clear_share']:.0%} -> {after['clear_share']:.0%}"
+        )
+    return (
+        f"MPO changed the clarity answer of {effect['clarity_changed']} of {effect['num_images']} test images{moved}."
+        + rewards
     )

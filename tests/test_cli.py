@@ -28,7 +28,7 @@ def test_demo_runs_every_step_end_to_end(tmp_path, capsys):
     assert list(summary["stages"]) == ["before", "sft1", "sft2"] and "mpo" in summary["skipped"]
     configs = {"description", "decision", "reflection", "test"}
     assert {p.name for p in (tmp_path / "dataset").iterdir()} == {"README.md", *configs}
-    report = json.loads((tmp_path / "eval-sft2" / "report.json").read_text())
+    report = json.loads((tmp_path / "sft2" / "eval" / "report.json").read_text())
     # Scored over all 4 test images (Decision's denominator is every image).
     assert report["metrics"]["decision"]["total"] == 4
     printed = capsys.readouterr().out

@@ -23,6 +23,7 @@ _BUILDER_FIELDS = (
     "unclear_ids",
     "predictions",
     "occlusion_threshold",
+    "balance_clarity",
     "ids_file",
     "max_samples",
     "min_occlusion",
@@ -52,8 +53,8 @@ class BuildDatasetConfig:
         private (`bool`, *optional*, defaults to `False`): Create the Hub repository private.
         num_proc (`int`, *optional*): Processes for generation.
         cache_dir (`str`, *optional*): datasets cache folder.
-        prompt_style, unclear_ids, predictions, occlusion_threshold, ids_file, max_samples, min_occlusion,
-        max_occlusion, views_dir, views_url, on_missing_view, on_unknown_class, on_bad_sample, seed:
+        prompt_style, unclear_ids, predictions, occlusion_threshold, balance_clarity, ids_file, max_samples,
+        min_occlusion, max_occlusion, views_dir, views_url, on_missing_view, on_unknown_class, on_bad_sample, seed:
             Forwarded to the builder (see `OccObManCotConfig`).
     """
 
@@ -77,6 +78,13 @@ class BuildDatasetConfig:
     unclear_ids: str | None = field(default=None, metadata={"help": "Unclear-id list (seed format) or 'seed'."})
     predictions: str | None = field(default=None, metadata={"help": "Stage-1 predictions file for clarity."})
     occlusion_threshold: float = field(default=0.5, metadata={"help": "Clear below this occlusion."})
+    balance_clarity: str | None = field(
+        default=None,
+        metadata={
+            "help": "downsample (as many Yes as No rows) or none, for reflection, cot, preference; default: "
+            "downsample for preference, none for the others."
+        },
+    )
     ids_file: str | None = field(default=None, metadata={"help": "Keep only these ids (seed jsonl/txt/json)."})
     max_samples: int | None = field(default=None, metadata={"help": "First N ids of each split."})
     min_occlusion: float = field(default=0.0, metadata={"help": "Lowest occlusion kept."})

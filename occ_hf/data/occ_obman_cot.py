@@ -78,6 +78,9 @@ _HOMEPAGE = "https://github.com/chaoyiwang09/OCC-MLLM"
 CONFIG_NAMES = ("description", "reflection", "decision", "cot", "preference", "test")
 SEED_VIEW_NAME = "{id}_0_obman_{split}_rgb_{id}.jpg.png"
 _SHARD_SIZE = 256
+BALANCE_CLARITY = ("none", "downsample")
+# The configs whose rows hold a clarity answer, which `balance_clarity` balances.
+_CLARITY_CONFIGS = ("reflection", "cot", "preference")
 
 
 @dataclass
@@ -99,6 +102,13 @@ class OccObManCotConfig(datasets.BuilderConfig):
             `preds/{split}.json`) each split reads its own file.
         occlusion_threshold (`float`, *optional*, defaults to `0.5`):
             Clarity from occlusion: clear where less than this share of the object is hidden.
+        balance_clarity (`str`, *optional*):
+            `downsample` (the larger of the "Yes." and "No." sides down-sampled at random to the smaller's size, as
+            the seed balances its MPO pairs) or `none`, for the configs with a clarity answer (`reflection`, `cot`,
+            `preference`; the others ignore it). Defaults to `downsample` for `preference` and `none` for the
+            others, as the seed's files are (its SFT2 rows keep every sample). A stage-1 model right on most (or
+            few) training images makes one answer the majority, and a model trained on such rows learns to give it
+            always: `downsample` keeps the clarity answer informative at the cost of rows.
         ids_file (`str`, *optional*):
             Keep only the ids of this file (a seed jsonl, a text id list, a json id list), e.g. the seed's 10K subset.
         max_samples (`int`, *optional*):
@@ -131,6 +141,7 @@ class OccObManCotConfig(datasets.BuilderConfig):
     unclear_ids: str | None = None
     predictions: str | None = None
     occlusion_threshold: float = 0.5
+    balance_clarity: str | None = None
     ids_file: str | None = None
     max_samples: int | None = None
     min_occlusion: float = 0.0
@@ -147,6 +158,8 @@ class OccObManCotConfig(datasets.BuilderConfig):
         super().__post_init__()
         if self.on_missing_view is None:
             self.on_missing_view = "keep" if self.name == "test" else "error"
+        if self.balance_clarity is None:
+            self.balance_clarity = "downsample" if self.name == "preference" else "none"
         self.validate()
 
     def validate(self) -> None:
@@ -167,6 +180,11 @@ class OccObManCotConfig(datasets.BuilderConfig):
                 why = " (a decision row without its view has no image to ask about: use 'skip')"
             raise ValueError(
                 f"on_missing_view for {self.name!r} must be one of {list(allowed)}, got {self.on_missing_view!r}{why}."
+            )
+        if self.balance_clarity not in BALANCE_CLARITY:
+            raise ValueError(
+                f"balance_clarity must be one of {list(BALANCE_CLARITY)}, got {self.balance_clarity!r} (downsample: "
+                "as many 'Yes.' as 'No.' rows; none: every sample)."
             )
         for option in ("on_unknown_class", "on_bad_sample"):
             if getattr(self, option) not in ("error", "skip"):
@@ -241,7 +259,7 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
             if self.config.max_samples is not None:
                 ids = ids[: self.config.max_samples]
             clarity = self._clarity_labeler(root, folder)
-            if self.config.name == "preference":
+            if self.config.name in _CLARITY_CONFIGS and self.config.balance_clarity == "downsample":
                 ids = self._balanced_ids(root, folder, ids, clarity)
             if not ids:
                 # datasets cannot hold a split without rows; say why it is left out.
@@ -272,7 +290,7 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
         if not generators:
             raise ValueError(
                 f"{root}: no rows for {self.config.name!r} in any split (no split under {root}, the id filters keep "
-                "nothing, or, for preference, every sample has the same clarity label)."
+                "nothing, or, with balance_clarity='downsample', every sample has the same clarity label)."
             )
         return generators
 
@@ -341,13 +359,18 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
                 continue
             by_answer[clarity.is_clear(sample_id, label, occlusion)].append(sample_id)
         if skipped:
-            logger.warning("Preference balancing of %s/%s skipped %s", root, split, dict(skipped))
+            logger.warning("Clarity balancing of %s/%s skipped %s", root, split, dict(skipped))
         size = min(len(by_answer[True]), len(by_answer[False]))
         rng = random.Random(f"{self.config.seed}/{split}")
         kept = set(by_answer[True] if len(by_answer[True]) == size else rng.sample(by_answer[True], size))
         kept |= set(by_answer[False] if len(by_answer[False]) == size else rng.sample(by_answer[False], size))
         logger.info(
-            "Preference pairs for %s: %d Yes and %d No kept of %d/%d", split, size, size, *map(len, by_answer.values())
+            "Clarity-balanced %s rows for %s: %d Yes and %d No kept of %d/%d",
+            self.config.name,
+            split,
+            size,
+            size,
+            *map(len, by_answer.values()),
         )
         return [i for i in ids if i in kept]
 

@@ -38,6 +38,7 @@ __all__ = [
     "prompt_tables_for",
     "references_from_rows",
     "run_model_eval",
+    "views_as_images",
 ]
 
 _REQUIRED_COLUMNS = ("id", "image", "label")
@@ -107,6 +108,20 @@ def items_from_rows(rows) -> list[EvalItem]:
     """One [`EvalItem`] per row, with the image and view as the rows hold them (`None` where a view is missing)."""
     columns = rows.select_columns([c for c in ("id", "image", "view") if c in rows.column_names])
     return [EvalItem(normalize_sample_id(row["id"]), row["image"], row.get("view")) for row in columns]
+
+
+def views_as_images(rows):
+    """The rows that have a 3D view, with the view as their `image` and no view (every question asked on the view);
+    returns them and a note for the report's source that says so and counts the rows left out."""
+    if "view" not in rows.column_names:
+        raise ValueError(
+            f"view_only asks on the 3D views, but the rows have no `view` column (they have {rows.column_names}); "
+            "build the test config with views_dir or views_url."
+        )
+    with_view = rows.filter(lambda view: view is not None, input_columns="view")
+    asked = with_view.remove_columns("image").rename_column("view", "image")
+    note = f", asked on their 3D views alone ({rows.num_rows - with_view.num_rows} without a view left out)"
+    return asked, note
 
 
 def _decode(image: Any):
@@ -233,11 +248,14 @@ def run_model_eval(config) -> tuple[dict, dict[str, Path]]:
         views_dir=config.views_dir,
         max_samples=config.max_samples,
     )
+    asked_on = ""
+    if config.view_only:
+        rows, asked_on = views_as_images(rows)
     references = references_from_rows(rows)
     items = items_from_rows(rows)
     source = (
-        f"{config.model} on {config.dataset} ({config.dataset_config}/{config.split}, {len(references)} images), "
-        f"prompt style {prompt_style}"
+        f"{config.model} on {config.dataset} ({config.dataset_config}/{config.split}, {len(references)} images"
+        f"{asked_on}), prompt style {prompt_style}"
     )
     if sampled:
         torch.manual_seed(config.sampling_seed)

@@ -63,6 +63,10 @@ class EvalConfig:
             Images per `recognize()` call.
         max_samples (`int`, *optional*):
             Evaluate only the first rows.
+        view_only (`bool`, *optional*, defaults to `False`):
+            With `model`: ask every question on each row's 3D view instead of its image (rows without a view are
+            left out, and counted in the report's source). The Description of that run is the view-only accuracy:
+            what the Decision stage gets for an image it sends to its view.
         device (`str`, *optional*):
             Where the model runs; defaults to `cuda` when available, else `cpu`.
         dtype (`str`, *optional*, defaults to `"auto"`):
@@ -114,6 +118,10 @@ class EvalConfig:
     )
     batch_size: int = field(default=8, metadata={"help": "Images per recognize() call."})
     max_samples: int | None = field(default=None, metadata={"help": "Evaluate only the first rows."})
+    view_only: bool = field(
+        default=False,
+        metadata={"help": "With --model: ask on each row's 3D view instead of its image (the view-only accuracy)."},
+    )
     device: str | None = field(default=None, metadata={"help": "cuda or cpu; cuda when available by default."})
     dtype: str = field(default="auto", metadata={"help": "Weights dtype for from_pretrained (auto, bfloat16, ...)."})
     num_samples: int = field(

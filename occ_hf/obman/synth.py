@@ -197,6 +197,7 @@ def generate_obman_split(
     ids: Sequence[str] | None = None,
     classes: Sequence[str | None] | None = None,
     occlusion_range: tuple[float, float] = (0.1, 0.6),
+    object_distance: tuple[float, float] = (0.6, 0.8),
     shapenet_root: str | os.PathLike | None = None,
     batch_size: int = 32,
     num_proc: int = 1,
@@ -250,7 +251,16 @@ def generate_obman_split(
         (split_dir / folder).mkdir(parents=True, exist_ok=True)
 
     jobs = [
-        (split_dir, shapenet_root, seed, split, ids[i : i + batch_size], classes[i : i + batch_size], occlusion_range)
+        (
+            split_dir,
+            shapenet_root,
+            seed,
+            split,
+            ids[i : i + batch_size],
+            classes[i : i + batch_size],
+            occlusion_range,
+            object_distance,
+        )
         for i in range(0, len(ids), batch_size)
     ]
     bar = tqdm(total=len(ids), desc=f"synth-obman {split}", unit="img", disable=not progress)
@@ -364,7 +374,7 @@ def _rotation(axis: int, angle: float) -> np.ndarray:
     return rotation
 
 
-def _build_scene(seed, split, sample_id, class_name, occlusion_range) -> _Scene:
+def _build_scene(seed, split, sample_id, class_name, occlusion_range, object_distance) -> _Scene:
     rng = _sample_rng(seed, split, sample_id)
     class_name = class_name or OCC_CLASSES[rng.integers(len(OCC_CLASSES))]
     mesh = make_object_mesh(class_name, rng)
@@ -376,7 +386,7 @@ def _build_scene(seed, split, sample_id, class_name, occlusion_range) -> _Scene:
         @ _rotation(0, rng.uniform(-0.9, 0.9))
         @ _rotation(1, rng.uniform(0, 2 * np.pi))
     )
-    translation = np.array([rng.uniform(-0.02, 0.02), rng.uniform(-0.02, 0.02), rng.uniform(0.6, 0.8)])
+    translation = np.array([rng.uniform(-0.02, 0.02), rng.uniform(-0.02, 0.02), rng.uniform(*object_distance)])
     object_to_camera = np.eye(4)
     object_to_camera[:3, :3] = obj_scale * rotation
     object_to_camera[:3, 3] = translation
@@ -484,8 +494,12 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
 
 
-def _write_batch(split_dir, shapenet_root, seed, split, ids, classes, occlusion_range) -> list[tuple[str, float]]:
-    scenes = [_build_scene(seed, split, i, c, occlusion_range) for i, c in zip(ids, classes, strict=True)]
+def _write_batch(
+    split_dir, shapenet_root, seed, split, ids, classes, occlusion_range, object_distance
+) -> list[tuple[str, float]]:
+    scenes = [
+        _build_scene(seed, split, i, c, occlusion_range, object_distance) for i, c in zip(ids, classes, strict=True)
+    ]
 
     object_fragments, object_verts, object_tris = _render(
         [s.object_vertices for s in scenes], [s.mesh_faces for s in scenes]

@@ -34,6 +34,7 @@ __all__ = [
     "CardInputs",
     "ModelCardInfo",
     "OccModelCardMixin",
+    "add_eval_to_card",
     "read_eval_report",
     "render_model_card",
     "save_model_card",
@@ -395,6 +396,25 @@ def save_model_card(info: ModelCardInfo, folder: str | os.PathLike) -> Path:
     (folder / CARD_INFO_NAME).write_text(info.to_json(), encoding="utf-8")
     render_model_card(info).save(folder / "README.md")
     return folder / "README.md"
+
+
+def add_eval_to_card(model_dir: str | os.PathLike, eval_report: str | os.PathLike | None = None) -> Path:
+    """
+    Puts an evaluation's figures on the card of a folder that `occ-hf train` wrote, and renders the card again.
+
+    Args:
+        model_dir (`str` or `os.PathLike`): The trained folder (it holds `occ_hf_card.json`).
+        eval_report (`str` or `os.PathLike`, *optional*): An `occ-hf eval` report.json; defaults to
+            `model_dir/eval/report.json`, where `occ-hf eval --output_dir MODEL_DIR/eval` writes it.
+
+    Returns:
+        `Path`: the card (`model_dir/README.md`).
+    """
+    model_dir = Path(model_dir)
+    info = ModelCardInfo.load(model_dir)
+    eval_report = eval_report if eval_report is not None else model_dir / DEFAULT_EVAL_REPORT
+    info.eval = read_eval_report(eval_report)
+    return save_model_card(info, model_dir)
 
 
 class OccModelCardMixin:

@@ -100,6 +100,23 @@ def test_preference_pairs_are_balanced(obman_root, hf_cache):
     assert len(ds) == 2 * min(all_clear.count(True), all_clear.count(False))
 
 
+def test_balance_clarity_downsamples_reflection_rows_as_the_preference_pairs(obman_root, hf_cache):
+    kwargs = {"split": "train", "occlusion_threshold": 0.3}
+    every = _load("reflection", obman_root, hf_cache, **kwargs)
+    balanced = _load("reflection", obman_root, hf_cache, balance_clarity="downsample", **kwargs)
+    answers = [content_to_text(row["messages"][-1]["content"]) for row in balanced]
+    assert answers.count("Yes.") == answers.count("No.") == min(every["clear"].count(True), every["clear"].count(False))
+    # The same ids as the preference pairs, which are balanced by default.
+    assert sorted(balanced["id"]) == sorted(_load("preference", obman_root, hf_cache, **kwargs)["id"])
+    unbalanced = _load("preference", obman_root, hf_cache, balance_clarity="none", **kwargs)
+    assert sorted(unbalanced["id"]) == sorted(every["id"])
+    # Configs without a clarity answer ignore it.
+    description = _load("description", obman_root, hf_cache, balance_clarity="downsample", **kwargs)
+    assert description.num_rows == every.num_rows
+    with pytest.raises(ValueError, match="balance_clarity must be one of"):
+        _load("reflection", obman_root, hf_cache, balance_clarity="upsample", **kwargs)
+
+
 def test_test_and_decision_configs_with_views(obman_root, views_dir, hf_cache):
     test = _load("test", obman_root, hf_cache, split="test", views_dir=str(views_dir))
     assert test.num_rows == 12
