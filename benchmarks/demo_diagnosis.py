@@ -9,8 +9,8 @@ Subcommands:
 
 - `frame`: object scale and occlusion of a split (bounding box of the amodal mask, share of the frame).
 - `layout`: one processed row decoded: which tokens carry the loss.
-- `train`: one experiment. The trainer is a plain loop (`--trainer loop`, the loop DESIGN.md section 2b measured)
-  or TRL's `SFTTrainer` through the demo's own SFT1 stage (`--trainer trl`), on the same rows.
+- `train`: one experiment, with the plain loop DESIGN.md section 2b measured (the demo's SFT1 runs the same
+  optimiser and schedule on TRL's `SFTTrainer`, on the same processed rows).
 
 ```bash
 python benchmarks/demo_diagnosis.py frame --obj_distance 0.6 0.8
@@ -148,14 +148,6 @@ def train_loop(args, model, processed, collator, evaluate):
     return log
 
 
-def train_trl(args, model_dir: Path, dataset_dir: Path, out: Path):
-    """The demo's own SFT1 stage (`occ_hf.demo`'s recipe on TRL's `SFTTrainer`), on a dataset folder."""
-    from occ_hf.demo import DemoConfig, train_stage
-
-    config = DemoConfig(output_dir=str(out), sft1_steps=args.steps, learning_rate=args.lr, seed=args.seed)
-    return train_stage("sft1", model_dir, dataset_dir, ["description"], config)
-
-
 def cmd_frame(args):
     import numpy as np
 
@@ -221,28 +213,15 @@ def cmd_train(args):
         }
 
     started = time.perf_counter()
-    if args.trainer == "loop":
-        processed = preprocess_chat_rows(chat_dataset(images, labels), processor, max_length=512)
-        collator = ProcessedChatCollator(
-            pad_token_id=processor.tokenizer.pad_token_id,
-            augment=args.augment,
-            generator=torch.Generator().manual_seed(args.seed),
-        )
-        log = train_loop(args, model, processed, collator, evaluate)
-    else:
-        from datasets import DatasetDict
-
-        dataset_dir = run_dir / "dataset" / "description"
-        dataset_dir.mkdir(parents=True)
-        DatasetDict({"train": chat_dataset(images, labels)}).save_to_disk(str(dataset_dir))
-        checkpoint = train_trl(args, run_dir / "tiny", run_dir / "dataset", run_dir)
-        from transformers import AutoModelForImageTextToText
-
-        model = AutoModelForImageTextToText.from_pretrained(checkpoint)
-        log = [{"step": args.steps, **evaluate()}]
+    processed = preprocess_chat_rows(chat_dataset(images, labels), processor, max_length=512)
+    collator = ProcessedChatCollator(
+        pad_token_id=processor.tokenizer.pad_token_id,
+        augment=args.augment,
+        generator=torch.Generator().manual_seed(args.seed),
+    )
+    log = train_loop(args, model, processed, collator, evaluate)
     result = {
         "rows": args.rows,
-        "trainer": args.trainer,
         "steps": args.steps,
         "lr": args.lr,
         "image_size": args.image_size,
@@ -265,7 +244,6 @@ def main():
     parser.add_argument("--obj_distance", type=float, nargs=2, default=[0.6, 0.8])
     parser.add_argument("--occlusion", type=float, nargs=2, default=[0.1, 0.6])
     parser.add_argument("--rows", nargs="+", default=["rgb"], choices=["rgb", "rgb_obj", "view"])
-    parser.add_argument("--trainer", default="loop", choices=["loop", "trl"])
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--eval_every", type=int, default=200)
     parser.add_argument("--batch_size", type=int, default=32)

@@ -1,27 +1,34 @@
 """The main job on its built-in default: `occ-hf demo` (the README's first command).
 
-End to end on a generated ObMan-format root, each step through the same code users run on real data:
+End to end on a generated ObMan-format root, each step through the same code users run on real data; the numbers
+are those it prints:
 
 1. generate a train and a test split (`occ-hf synth-obman`) and summarise them with the ObMan reader;
 2. render the 3D view of every sample from its known mesh (`occ-hf views render`, the oracle reconstruction);
-3. build `occ-obman-cot` (`description`, `decision`, `reflection`, `preference`, `test`) and export it as parquet
-   with its card (`occ-hf build-dataset`); training and evaluation read that exported folder, as they would read
-   the dataset from the Hub;
+3. build `occ-obman-cot` (`description`, `decision`, `test`) and export it as parquet with its card
+   (`occ-hf build-dataset`); training and evaluation read that exported folder, as they would read the dataset
+   from the Hub;
 4. write a tiny random OccInternVL checkpoint (`occ-hf init-tiny`) and score it (the "before" figures);
-5. train it as the paper does, each stage with `occ-hf train`'s own code on TRL's trainers: SFT1 (the class
-   question, on the images and on the training views: `description` + `decision`); then clarity labels as the seed
-   makes them ("No." where SFT1 answered wrong, on each split) and the dataset rebuilt with them; SFT2 (+ the clarity
-   question: `reflection`, with `decision` kept in the mix) and MPO (the clarity preference pairs: `preference`),
-   scoring Description / Reflection / Decision on the held-out test split after each stage;
-6. write `report.md`, `report.json` and `training_progress.png` with the figures before and after training.
+5. SFT1: the class question on the images and on the training views (`description` + `decision`), then score it;
+6. clarity labels as the seed makes them ("No." where SFT1 answered wrong, from its answers on each split),
+   balanced ("Yes." and "No." rows down-sampled to the same count, the builder's `balance_clarity`) and every
+   config rebuilt with them (`reflection` and `preference` too);
+7. SFT2 (the clarity question after the class question: `reflection`, with `decision` kept in the mix) and MPO
+   (the clarity preference pairs: `preference`), each scored after training;
+8. write `report.md`, `report.json` and `training_progress.png`.
 
-Two choices differ from the seed's recipes because the model is tiny and random: its vision tower trains, and the
-3D views stay in every SFT stage's rows, since a tiny model trained on the images alone forgets the views, which the
-decision stage asks about (the seed's pretrained InternVL recognises rendered objects without that).
+Each trained stage is trained with `occ-hf train`'s own code on TRL's trainers, and scored on the held-out split
+as `occ-hf eval` scores (Description / Reflection / Decision, report in `<stage>/eval/`, whose figures go on the
+stage's model card) and on the 3D views alone (`<stage>/eval-view/`). The report puts beside each stage's figures
+the baselines a reader needs: chance, the best constant clarity answer, the view-only accuracy and how many images
+went to their view; and it says what MPO changed.
 
-The tiny model starts from random weights, so unlike the seed's runs its vision tower trains too, with the
-demo's own learning rate (DESIGN.md measured what a ~300K-parameter InternVL learns on 2 CPU cores in minutes), and
-SFT1 processes its rows once before training (`preprocess_images`) since it sees each image many times.
+The recipe differs from the seed's where the model is tiny and random: its vision tower trains (the seed freezes a
+pretrained one), with a far higher learning rate than the seed's 4e-5; SFT1 processes its rows once before training
+(`preprocess_images`), since it sees each image many times; and the 3D views stay in every SFT stage's rows, since a
+tiny model trained on the images alone forgets the views that the decision stage asks about (the seed's pretrained
+InternVL recognises rendered objects without that). benchmarks/README.md ("The demo") measures why the generated
+images and the schedule are what they are.
 
 ```bash
 occ-hf demo --output_dir runs/demo
@@ -36,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-__all__ = ["DemoConfig", "run_demo"]
+__all__ = ["DemoConfig", "evaluate_stage", "run_demo", "train_stage"]
 
 CHANCE = 1 / 8
 """Accuracy of a uniform guess among the eight OCC classes."""
@@ -54,10 +61,14 @@ class DemoConfig:
     Parameters:
         output_dir (`str`, *optional*, defaults to `"runs/demo"`):
             Where everything goes: `obman/` (the generated root), `views/`, `dataset/`, the checkpoints `tiny/`,
-            `sft1/`, `sft2/`, `mpo/`, an `eval-<stage>/` report per checkpoint, and `report.md` / `report.json` /
-            `training_progress.png` / `summary.json`.
+            `sft1/`, `sft2/`, `mpo/` with their reports in `<checkpoint>/eval/` (and `eval-view/`, on the views
+            alone), and `report.md` / `report.json` / `training_progress.png` / `summary.json`.
         num_train (`int`, *optional*, defaults to `1024`), num_test (`int`, *optional*, defaults to `256`):
             Sizes of the generated splits.
+        min_distance (`float`, *optional*, defaults to `0.4`), max_distance (`float`, *optional*, defaults to `0.5`):
+            Range of the objects' distance from the camera in the generated splits, in metres: nearer than
+            synth-obman's default (0.6-0.8 m, about ObMan's), so that an object spans more of the tiny model's
+            112 px input (benchmarks/README.md measured the gain).
         seed (`int`, *optional*, defaults to `0`):
             Seed of the whole run (data, model, training).
         num_proc (`int`, *optional*, defaults to `2`):
@@ -81,6 +92,8 @@ class DemoConfig:
     output_dir: str = field(default="runs/demo", metadata={"help": "Where the demo writes its files."})
     num_train: int = field(default=1024, metadata={"help": "Samples in the generated train split."})
     num_test: int = field(default=256, metadata={"help": "Samples in the generated test split."})
+    min_distance: float = field(default=0.4, metadata={"help": "Nearest object distance from the camera (m)."})
+    max_distance: float = field(default=0.5, metadata={"help": "Farthest object distance from the camera (m)."})
     seed: int = field(default=0, metadata={"help": "Seed of the whole run."})
     num_proc: int = field(default=2, metadata={"help": "Worker processes for generation."})
     sft1_steps: int = field(default=2400, metadata={"help": "Steps of SFT1 (class question; 0 skips)."})
@@ -113,7 +126,13 @@ def run_demo(config: DemoConfig) -> dict:
     clock = time.perf_counter()
     for split, n in (("train", config.num_train), ("test", config.num_test)):
         written = generate_obman_split(
-            obman_root, n=n, seed=config.seed, split=split, num_proc=config.num_proc, overwrite=True
+            obman_root,
+            n=n,
+            seed=config.seed,
+            split=split,
+            object_distance=(config.min_distance, config.max_distance),
+            num_proc=config.num_proc,
+            overwrite=True,
         )
         split_summary = summarize_split(ObManSplit(obman_root, split, shapenet_root=written.shapenet_root))
         print(format_summary(split_summary))

@@ -4,7 +4,8 @@ Nothing of ObMan can be downloaded here, so every stage of occ-hf (dataset build
 runs on splits written by this module exactly as it runs on real ObMan. Per sample it:
 
 1. draws a class (or takes it from the id list), builds a procedural mesh of that class (`shapes.py`), scales it to
-   the class's real size and places it 0.6-0.8 m in front of ObMan's camera with a random orientation;
+   the class's real size and places it `object_distance` (0.6-0.8 m by default) in front of ObMan's camera with a
+   random orientation;
 2. places a hand-shaped occluder (`hand_occluder.py`) between the camera and the object, sliding it across the
    object until it hides a target share of the object's pixels (drawn from `occlusion_range`);
 3. renders the object alone, the hand alone and their composite with the batched rasterizer of `occ_hf.rendering`,
@@ -101,6 +102,9 @@ class SynthObManConfig:
             jsonl (classes are taken from its answers) or a json id list.
         min_occlusion (`float`, *optional*, defaults to `0.1`), max_occlusion (`float`, *optional*, defaults to `0.6`):
             Range of the target share of the object hidden by the hand.
+        min_distance (`float`, *optional*, defaults to `0.6`), max_distance (`float`, *optional*, defaults to `0.8`):
+            Range of the object's distance from the camera, in metres (ObMan's writer places the hand 0.5-0.8 m
+            away): nearer objects fill more of the 256 px frame.
         shapenet_root (`str`, *optional*):
             Where the meshes go; defaults to `<output_dir>/ShapeNetCore.v2`.
         batch_size (`int`, *optional*, defaults to `32`):
@@ -123,6 +127,8 @@ class SynthObManConfig:
     )
     min_occlusion: float = field(default=0.1, metadata={"help": "Lowest target share of the object hidden."})
     max_occlusion: float = field(default=0.6, metadata={"help": "Highest target share of the object hidden."})
+    min_distance: float = field(default=0.6, metadata={"help": "Nearest object distance from the camera (m)."})
+    max_distance: float = field(default=0.8, metadata={"help": "Farthest object distance from the camera (m)."})
     shapenet_root: str | None = field(default=None, metadata={"help": "Mesh root; defaults to OUT/ShapeNetCore.v2."})
     batch_size: int = field(default=32, metadata={"help": "Samples rendered together."})
     num_proc: int = field(default=1, metadata={"help": "Worker processes."})
@@ -182,6 +188,7 @@ def run_synth_obman(config: SynthObManConfig) -> SynthSummary:
         ids=ids,
         classes=classes,
         occlusion_range=(config.min_occlusion, config.max_occlusion),
+        object_distance=(config.min_distance, config.max_distance),
         shapenet_root=config.shapenet_root,
         batch_size=config.batch_size,
         num_proc=config.num_proc,
@@ -218,6 +225,8 @@ def generate_obman_split(
             Range the target occlusion is drawn from; ObMan's writer kept only samples with at least 40% of the
             object visible, hence 0.6. A target the hand cannot reach on a large object is approached as closely
             as the hand allows; the meta records the achieved value.
+        object_distance (`tuple[float, float]`, *optional*, defaults to `(0.6, 0.8)`):
+            Range the object's distance from the camera (metres, along its axis) is drawn from.
         shapenet_root (`str` or `os.PathLike`, *optional*): Where meshes go; defaults to `root/ShapeNetCore.v2`.
         batch_size (`int`, *optional*, defaults to 32): Samples rendered together.
         num_proc (`int`, *optional*, defaults to 1): Worker processes (each renders whole batches).
@@ -233,6 +242,9 @@ def generate_obman_split(
     low, high = occlusion_range
     if not 0.0 <= low <= high < 1.0:
         raise ValueError(f"occlusion_range must satisfy 0 <= low <= high < 1, got {occlusion_range}.")
+    near, far = object_distance
+    if not 0.0 < near <= far:
+        raise ValueError(f"object_distance must satisfy 0 < near <= far (metres), got {object_distance}.")
     if ids is None and n < 1:
         raise ValueError(f"n must be at least 1 (the number of samples to write), got {n}.")
     ids = [obman_sample_id(i) for i in (ids if ids is not None else range(n))]
@@ -276,7 +288,9 @@ def generate_obman_split(
             results.extend(batch_result)
             bar.update(len(batch_result))
     bar.close()
-    _record_provenance(root, split, seed=seed, num_samples=len(ids), occlusion_range=(low, high))
+    _record_provenance(
+        root, split, seed=seed, num_samples=len(ids), occlusion_range=(low, high), object_distance=(near, far)
+    )
     summary = SynthSummary(
         root=root,
         split=split,

@@ -105,7 +105,9 @@ def test_balance_clarity_downsamples_reflection_rows_as_the_preference_pairs(obm
     every = _load("reflection", obman_root, hf_cache, **kwargs)
     balanced = _load("reflection", obman_root, hf_cache, balance_clarity="downsample", **kwargs)
     answers = [content_to_text(row["messages"][-1]["content"]) for row in balanced]
-    assert answers.count("Yes.") == answers.count("No.") == min(every["clear"].count(True), every["clear"].count(False))
+    assert (
+        answers.count("Yes.") == answers.count("No.") == min(every["clear"].count(True), every["clear"].count(False))
+    )
     # The same ids as the preference pairs, which are balanced by default.
     assert sorted(balanced["id"]) == sorted(_load("preference", obman_root, hf_cache, **kwargs)["id"])
     unbalanced = _load("preference", obman_root, hf_cache, balance_clarity="none", **kwargs)

@@ -222,6 +222,25 @@ def test_random_model_keeps_every_row_in_the_decision_denominator(tmp_path, tiny
     assert report["decision_breakdown"]["clarity_unparsed"] == NUM_SAMPLES
 
 
+def test_view_only_asks_on_the_views_and_leaves_out_rows_without_one(tmp_path, constant_model_dir, split_with_views):
+    root, views, labels, missing_id = split_with_views
+    config = EvalConfig(
+        model=str(constant_model_dir),
+        dataset="occ-obman-cot",
+        data_dir=str(root),
+        views_dir=str(views),
+        view_only=True,
+        output_dir=str(tmp_path),
+    )
+    report, paths = run_eval(config)
+    assert (
+        report["num_images"] == NUM_SAMPLES - 1
+        and "asked on their 3D views alone (1 without a view" in (report["source"])
+    )
+    predictions = json.loads(paths["predictions"].read_text())
+    assert missing_id not in predictions and set(predictions) == set(labels) - {missing_id}
+
+
 def test_inputs_are_checked(tmp_path, tiny_dir, split_with_views):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 

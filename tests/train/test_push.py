@@ -177,6 +177,19 @@ def test_occ_hf_push_publishes_a_trained_folder_with_its_evaluation(hub_workdir,
     assert next_card.data.license == "mit"  # inherited from the starting checkpoint's card record
 
 
+def test_add_eval_to_card_puts_an_evaluation_on_a_trained_folders_card(in_recipe_workdir):
+    from occ_hf.train.model_card import add_eval_to_card
+
+    cli.main(["train", "sft", "--config", str(RECIPES / "tiny" / "sft_reflection.yaml"), "--max_steps", "1"])
+    out = in_recipe_workdir / "runs" / "tiny-sft-reflection"
+    assert "Not evaluated yet." in (out / "README.md").read_text()
+    report = _eval_report(out)
+    card = ModelCard.load(add_eval_to_card(out))
+    assert "Not evaluated yet." not in card.text
+    metrics = {result.metric_name: result.metric_value for result in card.data.eval_results}
+    assert metrics["Description"] == report["metrics"]["description"]["accuracy"]
+
+
 def test_the_card_license_comes_from_the_starting_checkpoints_card(tmp_path):
     # A Hub snapshot (or a converted checkpoint given a card) declares its license in README.md's header; a card
     # without a header, a Hub id and a missing folder declare none, and the card then has no license.
