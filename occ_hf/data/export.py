@@ -32,7 +32,7 @@ from huggingface_hub import DatasetCard, DatasetCardData, HfApi
 from ..cards import read_card_template
 from ..obman import OCC_CLASSES
 from ..version import __version__
-from .occ_obman_cot import _CITATION
+from .occ_obman_cot import DATASET_CITATION
 
 
 __all__ = ["check_output_folder", "export_dataset", "push_folder"]
@@ -175,7 +175,7 @@ def _write_build(
         prompt_style=prompt_style,
         clarity=clarity,
         notes=notes or [],
-        citation=_CITATION.strip(),
+        citation=DATASET_CITATION.strip(),
     )
     card.save(out_dir / _CARD_NAME)
 

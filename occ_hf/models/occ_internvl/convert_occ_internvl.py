@@ -110,7 +110,7 @@ from transformers import (
 
 from .configuration_occ_internvl import OccInternVLConfig
 from .modeling_occ_internvl import OccInternVLForConditionalGeneration
-from .processing_occ_internvl import OccInternVLProcessor, add_stage_prompts
+from .processing_occ_internvl import IMAGE_TOKENS, OccInternVLProcessor, add_stage_prompts
 
 
 __all__ = [
@@ -130,13 +130,6 @@ __all__ = [
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
-# The special tokens of InternVL's tokenizers, named as transformers' InternVLProcessor looks them up.
-IMAGE_TOKENS = {
-    "start_image_token": "<img>",
-    "end_image_token": "</img>",
-    "context_image_token": "<IMG_CONTEXT>",
-    "video_token": "<video>",
-}
 # Config keys of the original sub-configs that describe the remote-code runtime, not the network.
 _RUNTIME_KEYS = {
     "_name_or_path", "_attn_implementation", "_attn_implementation_autoset", "attn_implementation", "auto_map",
