@@ -52,7 +52,7 @@ from occ_hf.cot import (
     reflection_messages,
 )
 from occ_hf.cot.clarity import SEED_UNCLEAR_IDS
-from occ_hf.data import OBMAN_SPLITS
+from occ_hf.data import obman_splits_under
 from occ_hf.obman import OCC_CLASSES, ObManFormatError, ObManSplit, UnknownClassError, load_meta, read_id_list
 from occ_hf.obman.input_files import MAX_IMAGE_FILE_BYTES, decode_image, read_regular_file
 from occ_hf.obman.reader import SYNTH_MARKER
@@ -227,15 +227,11 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         self.config.validate()
-        root = self.config.data_dir
-        if not root:
-            raise ValueError("occ-obman-cot builds from raw ObMan: pass data_dir=<ObMan root holding train/, test/>.")
-        root = Path(root)
+        splits = obman_splits_under(self.config.data_dir)
+        root = Path(self.config.data_dir).expanduser()
         keep_ids = set(read_id_list(self.config.ids_file)[0]) if self.config.ids_file else None
         generators = []
-        for folder, split in OBMAN_SPLITS.items():
-            if not (root / folder / "meta").is_dir():
-                continue
+        for folder, split in splits.items():
             ids = ObManSplit(root, folder).ids
             if keep_ids is not None:
                 ids = [i for i in ids if i in keep_ids]
@@ -272,8 +268,8 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
             )
         if not generators:
             raise ValueError(
-                f"{root}: no rows for {self.config.name!r} in any split (no split under {root}, the id filters keep "
-                "nothing, or, for preference, every sample has the same clarity label)."
+                f"{root}: no rows for {self.config.name!r} in any split (the id filters keep nothing, or, for "
+                "preference, every sample has the same clarity label)."
             )
         return generators
 

@@ -8,17 +8,30 @@ report = fetch_views(ids, "views/test")                                # resume,
 report = render_split_views(split, GroundTruthMesh(), "views/test")    # meshes -> grey-on-black views, batched
 ```
 
-Names are imported on first use, so that the modules that only need the views' names (`naming`, e.g. the dataset
-builder) do not import the renderer and torch.
+The renderer and the mesh sources (`render`, `reconstruction`: torch, numpy) are imported on first use of one of
+their names, so that what only needs the views' names and files (the dataset builder) does not pay for torch.
 """
 
 import importlib
 
+from .fetch import FetchReport, FetchViewsConfig, fetch_views
+from .naming import (
+    SEED_VIEWS_URL,
+    VIEW_NAME_TEMPLATE,
+    download_views,
+    fill_template,
+    find_views,
+    orbit_view_name,
+    resolve_views,
+    view_name,
+    view_name_from_list_row,
+)
+from .verify import ViewImageError, check_image_bytes, read_view_image, verify_view_image
 
-_NAME_TO_MODULE = {
+
+# Names of the modules that import torch or numpy, imported on first use (module `__getattr__`).
+_LAZY_NAMES = {
     "BACKENDS": "render",
-    "FetchReport": "fetch",
-    "FetchViewsConfig": "fetch",
     "GroundTruthMesh": "reconstruction",
     "MeshFolder": "reconstruction",
     "ObjectMesh": "reconstruction",
@@ -26,31 +39,48 @@ _NAME_TO_MODULE = {
     "RenderReport": "render",
     "RenderViewsConfig": "render",
     "RenderedViews": "render",
-    "SEED_VIEWS_URL": "naming",
-    "VIEW_NAME_TEMPLATE": "naming",
-    "ViewImageError": "verify",
-    "check_image_bytes": "verify",
-    "download_views": "naming",
-    "fetch_views": "fetch",
-    "fill_template": "naming",
-    "find_views": "naming",
     "load_mesh": "reconstruction",
     "orbit_rotations": "render",
-    "orbit_view_name": "naming",
-    "read_view_image": "verify",
     "render_split_views": "render",
     "render_views": "render",
-    "resolve_views": "naming",
     "save_views": "render",
-    "verify_view_image": "verify",
-    "view_name": "naming",
-    "view_name_from_list_row": "naming",
 }
 
-__all__ = sorted(_NAME_TO_MODULE)
+
+__all__ = [
+    "BACKENDS",
+    "FetchReport",
+    "FetchViewsConfig",
+    "GroundTruthMesh",
+    "MeshFolder",
+    "ObjectMesh",
+    "ObjectReconstructor",
+    "RenderReport",
+    "RenderViewsConfig",
+    "RenderedViews",
+    "SEED_VIEWS_URL",
+    "VIEW_NAME_TEMPLATE",
+    "ViewImageError",
+    "check_image_bytes",
+    "download_views",
+    "fetch_views",
+    "fill_template",
+    "find_views",
+    "load_mesh",
+    "orbit_rotations",
+    "orbit_view_name",
+    "read_view_image",
+    "render_split_views",
+    "render_views",
+    "resolve_views",
+    "save_views",
+    "verify_view_image",
+    "view_name",
+    "view_name_from_list_row",
+]
 
 
 def __getattr__(name: str):
-    if name not in _NAME_TO_MODULE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_NAME_TO_MODULE[name]}", __name__), name)
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(f".{_LAZY_NAMES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

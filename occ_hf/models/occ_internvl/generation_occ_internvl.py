@@ -31,6 +31,13 @@ class BatchedChat:
     shift nothing and a batched turn computes what the same conversation computes alone. The cache is reused only
     when transformers allows cropping it (a `DynamicCache` of full-attention layers) and the new part holds no image
     token (pixels are only encoded on a prefill); otherwise the turn is prefilled from scratch.
+
+    Args:
+        model (`OccInternVLForConditionalGeneration`): The model whose `generate` answers.
+        processor (`OccInternVLProcessor`): Renders each conversation (its chat template) and encodes its images.
+        max_new_tokens (`int`): Tokens generated per turn.
+        reuse_cache (`bool`, *optional*, defaults to `True`): Keep the previous turn's KV cache for the next turn.
+        generation_kwargs (`dict`, *optional*): Passed to every `generate`; greedy (`do_sample=False`) by default.
     """
 
     def __init__(

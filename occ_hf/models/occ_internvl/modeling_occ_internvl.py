@@ -221,12 +221,12 @@ class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
         # Describe: the describe questions in one conversation, the first on the RGB image.
         for turn, question in enumerate(style.describe):
             turn_images = [[image] * question.count(IMAGE_MARKER) if turn == 0 else [] for image in images]
-            for result, answer in zip(results, chat.ask([question] * len(images), turn_images), strict=True):
+            answers = chat.ask([question] * len(images), turn_images)
+            for result, answer in zip(results, answers, strict=True):
                 result.describe.append(answer)
         # Reflect: the clarity question, with the describe turns as history.
-        for result, answer in zip(
-            results, chat.ask([style.reflect_at_inference] * len(images), no_images), strict=True
-        ):
+        answers = chat.ask([style.reflect_at_inference] * len(images), no_images)
+        for result, answer in zip(results, answers, strict=True):
             result.reflect, result.clear = answer, parse_clarity(answer)
             if style.class_in_describe:
                 result.describe_label = result.label = style.parse_class(result.describe[-1], class_names)
@@ -253,7 +253,7 @@ class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
     def _recognize_joint(self, chat: BatchedChat, style: PromptStyle, images: list, views: list) -> list:
         """The joint question (RGB image and 3D view in one prompt), then the clarity question, for one batch."""
         if style.joint.count(IMAGE_MARKER) != 2:
-            raise ValueError(f"config.prompts[{style.name!r}]['joint'] needs two <image> markers (RGB, view).")
+            raise ValueError(f"config.prompts[{style.name!r}]['joint'] needs two {IMAGE_MARKER} markers (RGB, view).")
         answers = chat.ask(
             [style.joint] * len(images), [[image, view] for image, view in zip(images, views, strict=True)]
         )
