@@ -10,11 +10,12 @@ ds = load_dataset("occ-obman-cot", "reflection", data_dir="/data/obman")
 
 import functools
 import hashlib
+import os
 import re
 from pathlib import Path
 
 
-__all__ = ["DATASET_NAME", "OBMAN_SPLITS", "register_dataset_builder"]
+__all__ = ["DATASET_NAME", "OBMAN_SPLITS", "obman_splits_under", "register_dataset_builder"]
 
 DATASET_NAME = "occ-obman-cot"
 _BUILDER_FILE = Path(__file__).with_name("occ_obman_cot.py")
@@ -38,6 +39,23 @@ def register_dataset_builder() -> None:
 OBMAN_SPLITS = {"train": "train", "val": "validation", "test": "test"}
 
 
+def obman_splits_under(data_dir: str | os.PathLike | None) -> dict[str, str]:
+    """The ObMan split folders under `data_dir` (those holding `meta/`) -> the datasets split each becomes.
+
+    The one check of the ObMan root that `occ-obman-cot` builds from: no `data_dir`, or one without a split, is a
+    `ValueError` that says what to pass.
+    """
+    if not data_dir:
+        raise ValueError(
+            f"{DATASET_NAME} builds from raw ObMan: pass data_dir=<ObMan root holding train/, val/, test/>."
+        )
+    root = Path(data_dir).expanduser()
+    found = {folder: split for folder, split in OBMAN_SPLITS.items() if (root / folder / "meta").is_dir()}
+    if not found:
+        raise ValueError(f"{root}: no ObMan split found (expected {root}/train/meta, {root}/test/meta, ...).")
+    return found
+
+
 def _resolve_only_meta_files() -> None:
     """Points datasets' data-file resolution for `occ-obman-cot` at `<split>/meta/*.pkl` only.
 
@@ -55,18 +73,8 @@ def _resolve_only_meta_files() -> None:
     @functools.wraps(original)
     def get_module(self):
         if self.name == DATASET_NAME and self.data_files is None:
-            if not self.data_dir:
-                raise ValueError(
-                    f"{DATASET_NAME} builds from raw ObMan: pass data_dir=<ObMan root holding train/, val/, test/>."
-                )
-            root = Path(self.data_dir).expanduser()
-            self.data_files = {
-                split: f"{folder}/meta/*.pkl"
-                for folder, split in OBMAN_SPLITS.items()
-                if (root / folder / "meta").is_dir()
-            }
-            if not self.data_files:
-                raise ValueError(f"{root}: no ObMan split found (expected {root}/train/meta, {root}/test/meta, ...).")
+            splits = obman_splits_under(self.data_dir)
+            self.data_files = {split: f"{folder}/meta/*.pkl" for folder, split in splits.items()}
         return original(self)
 
     get_module._occ_hf = True

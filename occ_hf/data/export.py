@@ -32,7 +32,7 @@ from ..cards import read_card_template
 from ..obman import OCC_CLASSES
 from ..staging import move_into_place, staging_folder
 from ..version import __version__
-from .occ_obman_cot import _CITATION
+from .occ_obman_cot import DATASET_CITATION
 
 
 __all__ = ["check_output_folder", "export_dataset", "push_folder"]
@@ -160,7 +160,7 @@ def _write_build(
         prompt_style=prompt_style,
         clarity=clarity,
         notes=notes or [],
-        citation=_CITATION.strip(),
+        citation=DATASET_CITATION.strip(),
     )
     card.save(out_dir / _CARD_NAME)
 

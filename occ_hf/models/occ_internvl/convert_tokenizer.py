@@ -20,17 +20,11 @@ from pathlib import Path
 from transformers import AutoTokenizer
 
 from .convert_source import CheckpointConversionError, read_json_object
+from .processing_occ_internvl import IMAGE_TOKENS
 
 
-__all__ = ["IMAGE_TOKENS", "check_tokenizer_fits_source", "convert_internlm2_tokenizer", "load_tokenizer"]
+__all__ = ["check_tokenizer_fits_source", "convert_internlm2_tokenizer", "load_tokenizer"]
 
-# The special tokens of InternVL's tokenizers, named as transformers' InternVLProcessor looks them up.
-IMAGE_TOKENS = {
-    "start_image_token": "<img>",
-    "end_image_token": "</img>",
-    "context_image_token": "<IMG_CONTEXT>",
-    "video_token": "<video>",
-}
 _TOKENIZER_FILES = {
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json",
     "merges.txt", "tokenizer.model",
