@@ -57,7 +57,7 @@ def main(script_args, training_args, model_args, dataset_args=None):
     if training_args.eval_strategy != "no":
         eval_dataset = dataset_split(dataset, script_args.dataset_test_split)
     data_collator = None
-    if training_args.preprocess_images:
+    if training_args.preprocess_text or training_args.preprocess_images:
         train_dataset, eval_dataset, data_collator = _preprocess(train_dataset, eval_dataset, processor, training_args)
     trainer = stage_trainer(SFTTrainer)(
         model=model,
@@ -73,16 +73,23 @@ def main(script_args, training_args, model_args, dataset_args=None):
 
 
 def _preprocess(train_dataset, eval_dataset, processor, training_args):
-    """The rows processed once (`preprocess_images`), the collator for them, and the arguments TRL needs for them."""
+    """The rows processed once (`preprocess_text`, `preprocess_images`), the collator for them, and the arguments TRL
+    needs for them."""
     import torch
 
     from .preprocess import ProcessedChatCollator, preprocess_chat_rows
 
-    train_dataset = preprocess_chat_rows(train_dataset, processor, training_args.max_length, desc="Processing train")
+    settings = {
+        "max_length": training_args.max_length,
+        "keep_pixels": training_args.preprocess_images,
+        "num_proc": training_args.dataloader_num_workers or None,
+    }
+    train_dataset = preprocess_chat_rows(train_dataset, processor, desc="Processing train", **settings)
     if eval_dataset is not None:
-        eval_dataset = preprocess_chat_rows(eval_dataset, processor, training_args.max_length, desc="Processing eval")
+        eval_dataset = preprocess_chat_rows(eval_dataset, processor, desc="Processing eval", **settings)
     data_collator = ProcessedChatCollator(
         pad_token_id=processor.tokenizer.pad_token_id,
+        image_processor=processor.image_processor,
         augment=training_args.augment_images,
         generator=torch.Generator().manual_seed(training_args.seed),
     )
