@@ -361,6 +361,14 @@ def main(argv=None) -> dict:
             subprocess.run(command, check=True, cwd=work_dir)
             record = json.loads(Path(spec["result"]).read_text())
             results.append(summarize(record, args.warmup, shape["flops_per_sample"], peak))
+            done = results[-1]
+            # Printed as each run ends, so that a run cut short by a time limit still leaves the earlier figures.
+            print(
+                f"[{run}] {done['samples_per_s']:.1f}/s, step {done['step_s']:.3f} s, MFU "
+                f"{done['mfu'] if done['mfu'] is None else round(done['mfu'], 3)}, peak {done['peak_memory_gib']} GiB,"
+                f" losses {[round(loss, 4) for _, loss in done['losses']]}",
+                flush=True,
+            )
     import torch
     import transformers
     import trl
