@@ -57,7 +57,15 @@ def main(script_args, training_args, model_args, dataset_args=None):
     if training_args.eval_strategy != "no":
         eval_dataset = dataset_split(dataset, script_args.dataset_test_split)
     data_collator = None
-    if training_args.preprocess_text or training_args.preprocess_images:
+    if training_args.preprocess_images and not training_args.assistant_only_loss:
+        raise ValueError(
+            "preprocess_images makes answers-only labels (assistant_only_loss: true); with assistant_only_loss: false "
+            "leave preprocess_images off (TRL's collator then labels every token)."
+        )
+    # The processed rows carry answers-only labels, so they stand in for TRL's collator only where that is the loss.
+    preprocessing = training_args.preprocess_text or training_args.preprocess_images
+    preprocessed = training_args.assistant_only_loss and preprocessing
+    if preprocessed:
         train_dataset, eval_dataset, data_collator = _preprocess(train_dataset, eval_dataset, processor, training_args)
     trainer = stage_trainer(SFTTrainer)(
         model=model,
@@ -69,6 +77,10 @@ def main(script_args, training_args, model_args, dataset_args=None):
         peft_config=language_model_lora_config(model_args),
         model_card=CardInputs("sft", script_args, model_args, dataset_args),
     )
+    if preprocessed:
+        # TRL checks the flag only while building its own collator (off for processed rows); the card and the saved
+        # arguments say what the run does: the loss covers the answers only.
+        training_args.assistant_only_loss = True
     return train_and_save(trainer, training_args, "sft", check_lora=model_args.use_peft)
 
 

@@ -41,7 +41,8 @@ class OccSFTConfig(SFTConfig):
             Render the chat template, tokenize and mark the answers' tokens once before training (see
             `occ_hf.train.preprocess`) instead of in every batch of every epoch as TRL's vision collator does; the
             images are still processed per batch, in the dataloader's workers. The same tensors as TRL's collator;
-            the text is most of its cost (benchmarks/README.md). `False` leaves every row to TRL's collator.
+            the text is most of its cost (benchmarks/README.md). `False`, or `assistant_only_loss: false` (the
+            processed labels cover the answers only), leaves every row to TRL's collator.
         preprocess_images (`bool`, *optional*, defaults to `False`):
             Also process the images once and hold their pixel values in memory (float32). Worth it for small images
             over many epochs (the tiny model of the demo trains 1.6x faster on 2 CPU cores); leave it off for 448 px
