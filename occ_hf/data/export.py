@@ -28,7 +28,7 @@ import datasets
 from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard, DatasetCardData, HfApi
 
-from ..cards import read_card_template
+from ..cards import project_url, read_card_template
 from ..obman import OCC_CLASSES
 from ..staging import move_into_place, staging_folder
 from ..version import __version__
@@ -156,6 +156,7 @@ def _write_build(
         configs=rows,
         classes=", ".join(OCC_CLASSES),
         occ_hf_version=__version__,
+        occ_hf_url=project_url(),
         source=source,
         prompt_style=prompt_style,
         clarity=clarity,

@@ -45,7 +45,7 @@ class OccSFTConfig(SFTConfig):
             processed labels cover the answers only), leaves every row to TRL's collator.
         preprocess_images (`bool`, *optional*, defaults to `False`):
             Also process the images once and hold their pixel values in memory (float32). Worth it for small images
-            over many epochs (the tiny model of the demo trains 1.6x faster on 2 CPU cores); leave it off for 448 px
+            over many epochs (the demo's tiny model trains faster: benchmarks/README.md); leave it off for 448 px
             tiles of real checkpoints (2.4 MB each).
         augment_images (`bool`, *optional*, defaults to `False`):
             With `preprocess_text` or `preprocess_images`: a random horizontal flip and a shift of up to 8 pixels of
