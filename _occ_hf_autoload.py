@@ -85,17 +85,17 @@ class _RegisterAfterImports:
             return
         self.registering = True
         try:
-            occ_hf = _import_occ_hf()
-            waiting = occ_hf is not None and occ_hf.registration.register_imported()
+            registration = _import_occ_hf_registration()
+            waiting = registration is not None and registration.register_imported()
         finally:
             self.registering = False
         if not waiting:
             uninstall()
 
 
-def _import_occ_hf():
+def _import_occ_hf_registration():
     try:
-        import occ_hf
+        from occ_hf import registration  # the first time, occ_hf's import registers with what is imported
     except Exception as error:  # a broken or half-removed occ-hf must not break `import datasets`
         uninstall()  # one warning, not one at every later import
         import warnings
@@ -107,7 +107,7 @@ def _import_occ_hf():
             stacklevel=3,
         )
         return None
-    return occ_hf
+    return registration
 
 
 _finder = _RegisterAfterImports()

@@ -9,9 +9,9 @@ The ObMan reader, the generator and the rest are imported from their packages (`
 line is `occ-hf` (`occ_hf.cli`).
 """
 
-from . import registration
+from .registration import register
 from .version import CITATION as CITATION  # re-exported: occ_hf.CITATION, occ_hf.__version__
 from .version import __version__ as __version__
 
 
-registration.register()
+register()
