@@ -6,9 +6,12 @@ This is the suite's longest test (a few minutes on 2 cores): it runs the README'
 
 import json
 
+import pytest
+
 from occ_hf.demo import CHANCE, DemoConfig, run_demo
 
 
+@pytest.mark.slow
 def test_demo_trains_above_chance(tmp_path):
     summary = run_demo(DemoConfig(output_dir=str(tmp_path / "demo")))
     stages = summary["stages"]
