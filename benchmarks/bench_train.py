@@ -124,20 +124,16 @@ def _timing_callback(record: dict, profile: str | None = None, profile_steps: tu
     return StepTimer()
 
 
-def _stage_parser(stage: str):
+def _stage_module(stage: str):
+    """The `occ_hf.train` script of `stage` (its `make_parser` and `main`)."""
     from occ_hf.train import mpo, sft
 
-    return {"sft": sft, "mpo": mpo}[stage].make_parser
+    return {"sft": sft, "mpo": mpo}[stage]
 
 
-def _stage_main(stage: str):
-    from occ_hf.train import mpo, sft
-
-    return {"sft": sft, "mpo": mpo}[stage].main
-
-
-def _stock_trainer(spec: dict, recipe: dict, batch_size: int):
-    """TRL's trainer with the recipe's hyper-parameters and TRL's defaults for everything else."""
+def _stock_trainer(spec: dict, batch_size: int | None):
+    """TRL's trainer with the recipe's hyper-parameters and TRL's defaults for everything else, at `batch_size` rows a
+    step (the recipe's global batch when `None`)."""
     import torch
     from datasets import load_dataset
     from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -151,7 +147,9 @@ def _stock_trainer(spec: dict, recipe: dict, batch_size: int):
     processor = AutoProcessor.from_pretrained(spec["model"])
     # The hyper-parameters `occ-hf train` would use for this recipe (its config's defaults included), so that the runs
     # train the same function and differ in the speed settings only.
-    ours = _stage_parser(stage)().parse_args_and_config(["--config", str(ROOT / spec["recipe"])])[1]
+    ours = _stage_module(stage).make_parser().parse_args_and_config(["--config", str(ROOT / spec["recipe"])])[1]
+    if batch_size is None:
+        batch_size = ours.per_device_train_batch_size * ours.gradient_accumulation_steps
     keys = ("learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "adam_beta1", "adam_beta2")
     keys += ("max_grad_norm", "max_length", "seed")
     common = {key: getattr(ours, key) for key in keys}
@@ -196,8 +194,8 @@ def _ours(spec: dict, recipe: dict, overrides: dict) -> None:
     recipe_path = Path(spec["output_dir"]) / "recipe.yaml"
     recipe_path.parent.mkdir(parents=True, exist_ok=True)
     recipe_path.write_text(yaml.safe_dump(recipe))
-    main = _stage_main(spec["stage"])
-    main(*_stage_parser(spec["stage"])().parse_args_and_config(["--config", str(recipe_path)]))
+    script = _stage_module(spec["stage"])
+    script.main(*script.make_parser().parse_args_and_config(["--config", str(recipe_path)]))
 
 
 def run_worker(run: str, spec: dict) -> dict:
@@ -216,8 +214,7 @@ def run_worker(run: str, spec: dict) -> dict:
     if kind == "ours":
         _ours(spec, recipe, {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in settings)})
     else:
-        global_batch = recipe["per_device_train_batch_size"] * recipe.get("gradient_accumulation_steps", 1)
-        trainer = _stock_trainer(spec, recipe, 8 if kind == "stock-b8" else global_batch)
+        trainer = _stock_trainer(spec, 8 if kind == "stock-b8" else None)
         trainer.train()
     record["wall_s"] = time.perf_counter() - started
     record["peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
