@@ -10,12 +10,16 @@ from occ_hf.cards import read_card_template
 
 card = ModelCard.from_template(ModelCardData(), template_str=read_card_template("model_card.md"), **variables)
 ```
+
+The cards name occ-hf and link it only to the project's own address, `project_url()`: the first of
+`[project.urls]` in `pyproject.toml`, read from the installed package's metadata. The project has none today, so
+the cards link to nothing that does not exist.
 """
 
-from importlib import resources
+from importlib import metadata, resources
 
 
-__all__ = ["CARD_TEMPLATES", "read_card_template"]
+__all__ = ["CARD_TEMPLATES", "project_url", "read_card_template"]
 
 CARD_TEMPLATES = ("dataset_card.md", "model_card.md")
 
@@ -40,3 +44,19 @@ def read_card_template(name: str) -> str:
             "([tool.setuptools.package-data] in pyproject.toml): reinstall occ-hf from a current checkout or wheel."
         )
     return template.read_text(encoding="utf-8")
+
+
+def project_url() -> str | None:
+    """
+    The project's own address for the cards to link to: the first entry of `[project.urls]` in `pyproject.toml`, as
+    the installed occ-hf's metadata holds it (`Project-URL: Label, https://...`).
+
+    Returns:
+        `str` or `None`: the URL, or `None` when occ-hf declares none or is not installed (a checkout on
+        `PYTHONPATH` only).
+    """
+    try:
+        entries = metadata.metadata("occ-hf").get_all("Project-URL") or []
+    except metadata.PackageNotFoundError:
+        return None
+    return entries[0].split(",", 1)[-1].strip() if entries else None

@@ -5,6 +5,18 @@ from occ_hf.obman import ObManSplit, generate_obman_split
 from .hub_server import hub_server  # noqa: F401 (a fixture, used by name)
 
 
+def pytest_collection_modifyitems(config, items):
+    """`@pytest.mark.gpu` tests skip, with the reason, where torch sees no CUDA device."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (marked gpu)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory):
     """A tiny random OccInternVL checkpoint written by `init_tiny_checkpoint` (code style, staged policy)."""

@@ -1,6 +1,6 @@
 """occ-hf's start-up hook (`_occ_hf_autoload.py`, `occ_hf-autoload.pth`, written by `setup.py`): at start-up it
-imports nothing; the first import of `datasets` or `transformers` imports `occ_hf` first, so the dataset builder and
-OccInternVL are registered in processes that never import occ-hf (the one `trl sft` launches); a real wheel and a
+imports nothing; once an import of `datasets` or `transformers` returns, it imports `occ_hf`, so the dataset builder
+and OccInternVL are registered in processes that never import occ-hf (the one `trl sft` launches); a real wheel and a
 real editable install both put the `.pth` at the top of site-packages, and `OCC_HF_AUTOLOAD=0` switches it off."""
 
 import json
@@ -156,7 +156,7 @@ def test_pip_install_puts_the_hook_in_a_fresh_environment(built_wheels, tmp_path
     assert (Path(site_packages[0]) / PTH_NAME).is_file()
     expected = Path(site_packages[0]) if kind == "wheel" else source
     assert Path(hook_file) == expected / "_occ_hf_autoload.py"
-    assert finders[0] == "_ImportOccHfFirst" and not occ_hf_imported
+    assert finders[0] == "_RegisterAfterImports" and not occ_hf_imported
     off = subprocess.run(
         [str(python), "-c", code],
         capture_output=True,

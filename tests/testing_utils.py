@@ -1,4 +1,5 @@
-"""Shared test helpers: where the seed's real files are, skip markers for optional hardware, hostile inputs."""
+"""Shared test helpers: where the seed's real files are, hostile inputs. (`@pytest.mark.gpu` skips without CUDA:
+tests/conftest.py.)"""
 
 import os
 import struct
@@ -6,13 +7,10 @@ import zlib
 from pathlib import Path
 
 import pytest
-import torch
 
 
 SHARED_DIR = Path(os.environ.get("OCC_HF_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 SEED_DIR = SHARED_DIR / "seed"
-
-require_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
 def seed_file(name: str) -> Path:

@@ -23,7 +23,7 @@ from .conversations import (
 from .prompts import (
     COT_ANSWER,
     COT_QUESTION,
-    IMAGE_PLACEHOLDER,
+    IMAGE_MARKER,
     PROMPT_STYLES,
     PromptStyle,
     get_prompt_style,
@@ -36,7 +36,7 @@ __all__ = [
     "COT_ANSWER",
     "COT_QUESTION",
     "ClarityLabeler",
-    "IMAGE_PLACEHOLDER",
+    "IMAGE_MARKER",
     "PROMPT_STYLES",
     "PromptStyle",
     "attribute_of_question",

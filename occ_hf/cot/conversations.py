@@ -11,8 +11,9 @@ messages = reflection_messages(get_prompt_style("code"), "knife", clear=False)
 ```
 """
 
+from ..models.occ_internvl.prompts_occ_internvl import question_parts
 from .attributes import CLASS_ATTRIBUTES, attribute_of_question
-from .prompts import COT_ANSWER, COT_QUESTION, IMAGE_PLACEHOLDER, PromptStyle
+from .prompts import COT_ANSWER, COT_QUESTION, IMAGE_MARKER, PromptStyle
 
 
 __all__ = [
@@ -30,15 +31,9 @@ __all__ = [
 
 def text_to_content(text: str, image_first: bool = False) -> list[dict]:
     """Splits text at `<image>` into text and image parts; `image_first` puts one image before text without any."""
-    if image_first and IMAGE_PLACEHOLDER not in text:
+    if image_first and IMAGE_MARKER not in text:
         return [{"type": "image", "text": None}, {"type": "text", "text": text}]
-    content = []
-    for index, piece in enumerate(text.split(IMAGE_PLACEHOLDER)):
-        if index > 0:
-            content.append({"type": "image", "text": None})
-        if piece:
-            content.append({"type": "text", "text": piece})
-    return content
+    return question_parts(text, [{"type": "image", "text": None} for _ in range(text.count(IMAGE_MARKER))])
 
 
 def content_to_text(content: list[dict], implicit_leading_image: bool = False) -> str:
@@ -51,7 +46,7 @@ def content_to_text(content: list[dict], implicit_leading_image: bool = False) -
     images = sum(part["type"] == "image" for part in parts)
     if implicit_leading_image and images == 1 and parts and parts[0]["type"] == "image":
         parts = parts[1:]
-    return "".join(IMAGE_PLACEHOLDER if part["type"] == "image" else part["text"] for part in parts)
+    return "".join(IMAGE_MARKER if part["type"] == "image" else part["text"] for part in parts)
 
 
 def user_turn(text: str, image_first: bool = False) -> dict:

@@ -16,9 +16,11 @@ Datasets are built and the tiny tokenizer is trained on `PROMPT_STYLES` only (th
 so adding an evaluation style changes no training row and no token id; every saved checkpoint's `config.prompts`
 holds both kinds ([`checkpoint_prompt_tables`]).
 
-`<image>` marks where an image goes, as in InternVL's chat jsonl. The dataset builder and the model package both read
-this module; the model package copies the tables into each saved checkpoint (`config.prompts` and the chat
-template), so a checkpoint loaded with `trust_remote_code=True` does not need occ-hf.
+`<image>` (`IMAGE_MARKER`) marks where an image goes, as in InternVL's chat jsonl. The tables are `PromptStyle`s, a
+class that lives in the model package (`occ_hf.models.occ_internvl.prompts_occ_internvl`, plain Python) because a
+checkpoint loaded with `trust_remote_code=True` rebuilds its style from `config.prompts` with it and has no occ-hf to
+import; this module holds the tables, which the dataset builder reads and the model package copies into each saved
+checkpoint (`config.prompts` and the chat template).
 
 ```python
 from occ_hf.cot.prompts import get_prompt_style
@@ -30,15 +32,16 @@ style.parse_class("The object is bottle.", ["bottle", "jar"])   # "bottle"
 ```
 """
 
-import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
+
+from ..models.occ_internvl.prompts_occ_internvl import IMAGE_MARKER, PromptStyle, parse_clarity
 
 
 __all__ = [
     "COT_ANSWER",
     "COT_QUESTION",
     "EVALUATION_PROMPT_STYLES",
-    "IMAGE_PLACEHOLDER",
+    "IMAGE_MARKER",
     "PROMPT_STYLES",
     "PUBLISHED_CLARITY_QUESTION",
     "PromptStyle",
@@ -46,8 +49,6 @@ __all__ = [
     "get_prompt_style",
     "parse_clarity",
 ]
-
-IMAGE_PLACEHOLDER = "<image>"
 
 # The seed's chain-of-thought sample (Q0), `train_Q1_Q6_Q0_4_balanced_10140.jsonl`; "orignal" is the seed's spelling.
 COT_QUESTION = "Please analyze this image step by step.\n<image>"
@@ -58,64 +59,6 @@ COT_ANSWER = (
     "3D reconstruction model to render an enhanced version of the image, then use this rendered image to identify the "
     "object."
 )
-
-
-@dataclass(frozen=True)
-class PromptStyle:
-    r"""
-    The questions and answer formats of one prompt style.
-
-    Parameters:
-        name (`str`): `"code"`, `"paper"` or `"code_published"`.
-        describe (`tuple[str, ...]`): Stage 1 questions, asked in one conversation on the RGB image; the first
-            carries the `<image>` marker.
-        class_in_describe (`bool`): Whether the last describe answer names the class (`code`: Q1), or the class comes
-            from the `decide` question (`paper`: Q5, asked in the same conversation when the image is clear).
-        reflect (`str`): Stage 2 clarity question, asked with the describe turns as history (training string).
-        reflect_at_inference (`str`): The clarity question as the inference code sends it (`code`: with the trailing
-            `"\n"` of `inferenceImageAcc.py`).
-        decide (`str`): Stage 3 class question asked without history on the 3D view when the answer to `reflect` is
-            no; it carries the `<image>` marker.
-        decide_in_conversation (`str`): The class question asked in the conversation when the image is clear and the
-            describe stage did not name the class (only used when `class_in_describe` is false).
-        joint (`str`): The class question with two `<image>` markers, the RGB image then the 3D view (the `joint`
-            policy, beyond the seed).
-        answer_template (`str`): Answer naming the class, with `{class_name}`.
-        yes (`str`), no (`str`): Answers to yes/no questions.
-    """
-
-    name: str
-    describe: tuple[str, ...]
-    class_in_describe: bool
-    reflect: str
-    reflect_at_inference: str
-    decide: str
-    decide_in_conversation: str
-    joint: str
-    answer_template: str
-    yes: str
-    no: str
-
-    def answer(self, class_name: str) -> str:
-        """The answer naming `class_name` in this style."""
-        return self.answer_template.format(class_name=class_name)
-
-    def parse_class(self, text: str, class_names: list[str] | tuple[str, ...]) -> str | None:
-        """The class an answer names, matched exactly (case-sensitive, like the seed's metric), else `None`."""
-        for class_name in class_names:
-            if text.strip() == self.answer(class_name):
-                return class_name
-        return None
-
-    def to_dict(self) -> dict:
-        """The style as a JSON-serialisable dict (what a checkpoint's `config.prompts` holds per style)."""
-        return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
-
-
-def parse_clarity(text: str) -> bool | None:
-    """`True` for yes, `False` for no, else `None`; lower-cased, stripped and "." removed, as the seed compares."""
-    word = re.sub(r"\.", "", text.strip().lower())
-    return {"yes": True, "no": False}.get(word)
 
 
 _CODE_CLASS_QUESTION = "What's the object in the hand?\n<image>"

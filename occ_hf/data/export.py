@@ -7,10 +7,11 @@ same folder, so what is tested on disk is what lands on the Hub.
 
 Writing into a folder that is not empty is refused unless `overwrite=True` (`--overwrite`): a shard left by an
 earlier build would match the card's `<config>/<split>-*.parquet` glob and mix its rows into the new ones. With
-`overwrite`, the new build is written into a temporary folder beside `out_dir` first; only once it is complete are
-the files of the previous build (`README.md` and the `*.parquet` shards of its config folders) removed and the new
-ones moved in. Anything else in the folder (a `.git` of a cloned Hub repository, say) is kept, and a build that fails
-leaves the folder as it was. Pushing likewise deletes the repository's shards that the new build did not write.
+`overwrite`, the new build is written into a temporary folder beside `out_dir` first ([`occ_hf.staging`]); only
+once it is complete are the files of the previous build (`README.md` and the `*.parquet` shards of its config
+folders) removed and the new ones moved in. Anything else in the folder (a `.git` of a cloned Hub repository, say)
+is kept, and a build that fails leaves the folder as it was. Pushing likewise deletes the repository's shards that
+the new build did not write.
 
 ```python
 dataset_dicts = {"reflection": load_dataset("occ-obman-cot", "reflection", data_dir=root)}
@@ -21,18 +22,17 @@ push_folder("out/occ-obman-cot", "org/occ-obman-cot")
 
 import math
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import datasets
 from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard, DatasetCardData, HfApi
 
-from ..cards import read_card_template
+from ..cards import project_url, read_card_template
 from ..obman import OCC_CLASSES
+from ..staging import move_into_place, staging_folder
 from ..version import __version__
-from .occ_obman_cot import _CITATION
+from .occ_obman_cot import DATASET_CITATION
 
 
 __all__ = ["check_output_folder", "export_dataset", "push_folder"]
@@ -67,19 +67,6 @@ def _previous_build_files(out_dir: Path) -> list[Path]:
     return ([card] if card.is_file() else []) + sorted(p for p in out_dir.glob(_SHARD_PATTERN) if p.is_file())
 
 
-def _replace_build(staging: Path, out_dir: Path) -> None:
-    """Removes the previous build's files from `out_dir` (and config folders left empty), then moves in `staging`'s."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for old in _previous_build_files(out_dir):
-        old.unlink()
-        if old.parent != out_dir and not any(old.parent.iterdir()):
-            old.parent.rmdir()
-    for new in sorted(p for p in staging.rglob("*") if p.is_file()):
-        target = out_dir / new.relative_to(staging)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(new, target)
-
-
 def export_dataset(
     dataset_dicts: dict[str, datasets.DatasetDict],
     out_dir: str | os.PathLike,
@@ -107,13 +94,11 @@ def export_dataset(
         `Path` of the folder.
     """
     out_dir = check_output_folder(out_dir, overwrite)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
-    try:
-        _write_build(dataset_dicts, staging, repo_id, source, prompt_style, clarity, notes)
-        _replace_build(staging, out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with staging_folder(out_dir) as staging:
+        build = staging / "build"
+        build.mkdir()
+        _write_build(dataset_dicts, build, repo_id, source, prompt_style, clarity, notes)
+        move_into_place(build, out_dir, previous=_previous_build_files(out_dir))
     return out_dir
 
 
@@ -171,11 +156,12 @@ def _write_build(
         configs=rows,
         classes=", ".join(OCC_CLASSES),
         occ_hf_version=__version__,
+        occ_hf_url=project_url(),
         source=source,
         prompt_style=prompt_style,
         clarity=clarity,
         notes=notes or [],
-        citation=_CITATION.strip(),
+        citation=DATASET_CITATION.strip(),
     )
     card.save(out_dir / _CARD_NAME)
 

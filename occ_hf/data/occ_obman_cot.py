@@ -52,16 +52,18 @@ from occ_hf.cot import (
     reflection_messages,
 )
 from occ_hf.cot.clarity import SEED_UNCLEAR_IDS
-from occ_hf.data import OBMAN_SPLITS
+from occ_hf.data import obman_splits_under
 from occ_hf.obman import OCC_CLASSES, ObManFormatError, ObManSplit, UnknownClassError, load_meta, read_id_list
 from occ_hf.obman.input_files import MAX_IMAGE_FILE_BYTES, decode_image, read_regular_file
 from occ_hf.obman.reader import SYNTH_MARKER
 from occ_hf.version import CITATION
+from occ_hf.views.naming import VIEW_NAME_TEMPLATE
 
 
 logger = logging.getLogger(__name__)
 
-_CITATION = (
+# The card of an exported dataset cites the same works (occ_hf.data.export).
+DATASET_CITATION = (
     CITATION
     + """\
 @inproceedings{hasson19_obman,
@@ -76,7 +78,6 @@ _CITATION = (
 _DESCRIPTION = "Occluded-object recognition on ObMan with 3D views and a staged chain of thought (OCC-MLLM-CoT)."
 _HOMEPAGE = "https://github.com/chaoyiwang09/OCC-MLLM"
 CONFIG_NAMES = ("description", "reflection", "decision", "cot", "preference", "test")
-SEED_VIEW_NAME = "{id}_0_obman_{split}_rgb_{id}.jpg.png"
 _SHARD_SIZE = 256
 BALANCE_CLARITY = ("none", "downsample")
 # The configs whose rows hold a clarity answer, which `balance_clarity` balances.
@@ -148,7 +149,7 @@ class OccObManCotConfig(datasets.BuilderConfig):
     max_occlusion: float = 1.0
     views_dir: str | None = None
     views_url: str | None = None
-    view_name: str = SEED_VIEW_NAME
+    view_name: str = VIEW_NAME_TEMPLATE
     on_missing_view: str | None = None
     on_unknown_class: str = "skip"
     on_bad_sample: str = "error"
@@ -239,20 +240,16 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
             description=_DESCRIPTION,
             features=_features(self.config.name),
             homepage=_HOMEPAGE,
-            citation=_CITATION,
+            citation=DATASET_CITATION,
         )
 
     def _split_generators(self, dl_manager):
         self.config.validate()
-        root = self.config.data_dir
-        if not root:
-            raise ValueError("occ-obman-cot builds from raw ObMan: pass data_dir=<ObMan root holding train/, test/>.")
-        root = Path(root)
+        splits = obman_splits_under(self.config.data_dir)
+        root = Path(self.config.data_dir).expanduser()
         keep_ids = set(read_id_list(self.config.ids_file)[0]) if self.config.ids_file else None
         generators = []
-        for folder, split in OBMAN_SPLITS.items():
-            if not (root / folder / "meta").is_dir():
-                continue
+        for folder, split in splits.items():
             ids = ObManSplit(root, folder).ids
             if keep_ids is not None:
                 ids = [i for i in ids if i in keep_ids]
@@ -289,8 +286,8 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
             )
         if not generators:
             raise ValueError(
-                f"{root}: no rows for {self.config.name!r} in any split (no split under {root}, the id filters keep "
-                "nothing, or, with balance_clarity='downsample', every sample has the same clarity label)."
+                f"{root}: no rows for {self.config.name!r} in any split (the id filters keep nothing, or, for "
+                "preference or with balance_clarity='downsample', every sample has the same clarity label)."
             )
         return generators
 
@@ -376,7 +373,7 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
 
     def _read_view(self, sample_id, split, views_dir, downloaded_views, download_config) -> tuple[dict | None, str]:
         """The view of a sample as an image feature value, or `None` and why it is missing (absent or unreadable)."""
-        from occ_hf.views import ViewImageError, read_view_image, view_name
+        from occ_hf.views import ViewImageError, read_view_image, resolve_views
 
         if downloaded_views is not None:
             locations, missing = downloaded_views
@@ -384,7 +381,7 @@ class OccObManCot(datasets.GeneratorBasedBuilder):
             if location is None:
                 return None, missing.get(sample_id, "not downloaded")
         else:
-            location = views_dir / view_name(sample_id, split, self.config.view_name)
+            location = Path(resolve_views([sample_id], views_dir, split, self.config.view_name)[sample_id])
         try:
             data = read_view_image(location, download_config)
         except FileNotFoundError:

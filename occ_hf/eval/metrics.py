@@ -34,6 +34,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from ..cot.prompts import PROMPT_STYLES
+from ..models.occ_internvl.prompts_occ_internvl import answer_text, parse_class_answer
 from ..obman.classes import OCC_CLASSES
 from ..obman.summary import OCCLUSION_BINS
 from .records import DECISION, DESCRIPTION, REFLECTION, ImagePrediction, PredictionSet, Reference, normalize_clarity
@@ -57,7 +59,7 @@ __all__ = [
 ]
 
 # The seed's Q1 target (its `train_Q1_*.jsonl` answers and the ground truth its inference script compares with).
-SEED_ANSWER_TEMPLATE = "The object is {}."
+SEED_ANSWER_TEMPLATE = PROMPT_STYLES["code"].answer_template
 OTHER_ANSWER, NO_ANSWER = "(other answer)", "(no answer)"
 # What Description and Reflection divide by: the references' images with a prediction, or, as the seed's script,
 # every prediction (see the module docstring).
@@ -81,7 +83,7 @@ class StageScore:
 
 def expected_answer(label: str, template: str = SEED_ANSWER_TEMPLATE) -> str:
     """The exact answer that counts as right for class `label` (`"The object is jar."`)."""
-    return template.format(label)
+    return answer_text(template, label)
 
 
 def answer_class(answer: str | None, classes: Sequence[str] = OCC_CLASSES, template: str = SEED_ANSWER_TEMPLATE):
@@ -90,10 +92,7 @@ def answer_class(answer: str | None, classes: Sequence[str] = OCC_CLASSES, templ
     answers that the metrics count."""
     if answer is None:
         return NO_ANSWER
-    for name in classes:
-        if answer == template.format(name):
-            return name
-    return OTHER_ANSWER
+    return parse_class_answer(answer, template, classes) or OTHER_ANSWER
 
 
 def _image_outcome(
@@ -126,7 +125,8 @@ def stage_score(
         references (`Sequence[Reference]`): Every test image, once.
         records (`Mapping[str, ImagePrediction]`): Predictions by sample id; images missing here got none.
         stage (`str`): `"description"`, `"reflection"` or `"decision"`.
-        template (`str`, *optional*, defaults to `"The object is {}."`): The expected answer, formatted with the label.
+        template (`str`, *optional*, defaults to `"The object is {class_name}."`): The expected answer, formatted
+            with the label.
     """
     correct = total = 0
     for reference in references:
@@ -327,7 +327,7 @@ def score_predictions(
     Args:
         references (`Sequence[Reference]`): Every test image once; the Decision denominator is `len(references)`.
         predictions ([`PredictionSet`]): The run's records and the stages they can be scored on.
-        template (`str`, *optional*, defaults to `"The object is {}."`): The expected answer for a label.
+        template (`str`, *optional*, defaults to `"The object is {class_name}."`): The expected answer for a label.
         classes (`Sequence[str]`, *optional*, defaults to the 8 OCC classes): Allowed labels, in report order.
         bins (`Sequence[float]`, *optional*, defaults to `OCCLUSION_BINS`): Edges of the occlusion levels.
         on_extra_prediction (`str`, *optional*, defaults to `"error"`): What to do with predicted ids that no

@@ -21,6 +21,7 @@ themselves (exact match for answers, its own normalisation for clarity), and so 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..models.occ_internvl.prompts_occ_internvl import normalize_clarity
 from ..obman.ids import obman_sample_id
 
 
@@ -38,17 +39,6 @@ __all__ = [
 
 DESCRIPTION, REFLECTION, DECISION = "description", "reflection", "decision"
 STAGES = (DESCRIPTION, REFLECTION, DECISION)
-
-
-def normalize_clarity(text: str | None) -> str | None:
-    """The seed's normalisation of a clarity answer: lower-cased, stripped, every `"."` removed.
-
-    `"Yes."` and `" YES. "` give `"yes"`; `"Yes, it is."` gives `"yes, it is"`, which is neither `"yes"` nor `"no"`
-    (the seed treats such an answer as neither clear nor unclear). `None` (no answer) stays `None`.
-    """
-    if text is None:
-        return None
-    return text.lower().strip().replace(".", "")
 
 
 def normalize_sample_id(value: str | int, where: str | None = None) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..jsonl import parse_json, read_jsonl_rows, read_text_file
+from ..models.occ_internvl.prompts_occ_internvl import answer_text, parse_class_answer
 from ..obman.classes import OCC_CLASSES
 from ..obman.reader import ObManSplit
 from .metrics import SEED_ANSWER_TEMPLATE
@@ -31,13 +32,6 @@ from .records import Reference, normalize_sample_id
 __all__ = ["load_references"]
 
 _Q1_PREFIX = "What's the object in the hand?"
-
-
-def _label_from_answer(answer: str, classes: Sequence[str], template: str) -> str | None:
-    for name in classes:
-        if answer == template.format(name):
-            return name
-    return None
 
 
 def _occlusion(value, where: str) -> float | None:
@@ -65,10 +59,10 @@ def _from_chat_rows(rows: list[tuple[int, dict]], source: str, classes: Sequence
             if question.get("from") == "human" and question.get("value", "").startswith(_Q1_PREFIX):
                 if answer.get("from") != "gpt":
                     raise ValueError(f"{where}: Q1 is not followed by a 'gpt' answer.")
-                label = _label_from_answer(answer.get("value", ""), classes, template)
+                label = parse_class_answer(answer.get("value", ""), template, classes)
                 if label is None:
                     raise ValueError(
-                        f"{where}: Q1 answer {answer.get('value')!r} is not {template.format('<class>')!r} "
+                        f"{where}: Q1 answer {answer.get('value')!r} is not {answer_text(template, '<class>')!r} "
                         f"with a class of {list(classes)}."
                     )
                 sample_id = normalize_sample_id(row["id"], where)
@@ -116,7 +110,8 @@ def load_references(
         shapenet_root (`str` or `os.PathLike`, *optional*): Passed to `ObManSplit` (checks the meshes).
         on_unknown_class (`str`, *optional*, defaults to `"error"`): Passed to `ObManSplit` (ObMan's mugs).
         classes (`Sequence[str]`, *optional*, defaults to the 8 OCC classes): Allowed labels.
-        template (`str`, *optional*, defaults to `"The object is {}."`): How a chat file's Q1 answer names its class.
+        template (`str`, *optional*, defaults to `"The object is {class_name}."`): How a chat file's Q1 answer
+            names its class.
 
     Returns:
         `list[Reference]`, each id once.

@@ -88,7 +88,7 @@ class EvalConfig:
     > Parameters that control the scoring and the output
 
     Parameters:
-        answer_template (`str`, *optional*, defaults to `"The object is {}."`):
+        answer_template (`str`, *optional*, defaults to `"The object is {class_name}."`):
             The exact answer that counts as right, formatted with the class name.
         on_extra_prediction (`str`, *optional*, defaults to `"error"`):
             `error` or `ignore` (listed in the report) for predicted ids that no reference has.
@@ -141,7 +141,9 @@ class EvalConfig:
     reference_ids: str | None = field(default=None, metadata={"help": "Id list restricting the references."})
     shapenet_root: str | None = field(default=None, metadata={"help": "ShapeNetCore.v2 root (checks meshes)."})
     on_unknown_class: str = field(default="error", metadata={"help": "error or skip for non-OCC ObMan classes."})
-    answer_template: str = field(default=SEED_ANSWER_TEMPLATE, metadata={"help": "Expected answer; {} is the class."})
+    answer_template: str = field(
+        default=SEED_ANSWER_TEMPLATE, metadata={"help": "Expected answer; {class_name} (or {}) is the class."}
+    )
     on_extra_prediction: str = field(default="error", metadata={"help": "error or ignore ids without reference."})
     denominator: str = field(
         default="references",

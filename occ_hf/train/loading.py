@@ -18,7 +18,8 @@ import os
 # datasets and OccInternVL with the Auto classes, when those libraries are imported below.
 
 
-__all__ = ["check_lora_targets", "language_model_lora_config", "load_model", "load_stage_dataset"]
+__all__ = ["QUANTIZATION_SKIP_MODULES", "check_lora_targets", "language_model_lora_config", "load_model"]
+__all__ += ["load_stage_dataset", "quantization_kwargs"]
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ def load_model(model_args, training_args, freeze_vision: bool = True):
     }
     init_kwargs |= training_args.model_init_kwargs or {}
     init_kwargs["freeze_vision"] = bool(init_kwargs.get("freeze_vision", True)) and freeze_vision
+    init_kwargs |= quantization_kwargs(model_args)
     path = model_args.model_name_or_path
     if not os.path.isdir(path) and (os.path.isabs(path) or path.startswith(".") or os.path.exists(path)):
         what = "is a file, not a checkpoint folder" if os.path.exists(path) else "not found"
@@ -118,6 +120,43 @@ def load_model(model_args, training_args, freeze_vision: bool = True):
             f"{path}: no such checkpoint folder (relative to {os.getcwd()}), and as a Hub id it could not be loaded "
             f"({str(error).splitlines()[0]}); check model_name_or_path."
         ) from None
+
+
+QUANTIZATION_SKIP_MODULES = ["vision_tower", "multi_modal_projector", "lm_head"]
+"""Modules that `--load_in_4bit` / `--load_in_8bit` leave unquantized: the vision tower (frozen, and small beside the
+language model), the projector and the head."""
+
+
+def quantization_kwargs(model_args) -> dict:
+    """
+    `from_pretrained` keywords for `--load_in_4bit` / `--load_in_8bit` (QLoRA): TRL's `BitsAndBytesConfig` with the
+    language model's layers quantized and `QUANTIZATION_SKIP_MODULES` not, placed on this process's device. Empty
+    without either flag.
+
+    Raises:
+        `ValueError`: a quantized model without `--use_peft` (its weights cannot train, only adapters on them).
+        `ImportError`: `bitsandbytes` is not installed (`pip install 'occ-hf[qlora]'`).
+    """
+    import importlib.util
+
+    four, eight = getattr(model_args, "load_in_4bit", False), getattr(model_args, "load_in_8bit", False)
+    if not (four or eight):
+        return {}
+    flag = "--load_in_4bit" if four else "--load_in_8bit"  # TRL's ModelConfig refuses both
+    if not model_args.use_peft:
+        raise ValueError(
+            f"{flag} quantizes the language model, whose weights then cannot train: add --use_peft (QLoRA trains "
+            "LoRA adapters on the quantized weights), or drop the flag."
+        )
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ImportError(f"{flag} needs bitsandbytes, which is not installed: pip install 'occ-hf[qlora]'.")
+    from accelerate import PartialState
+    from trl import get_quantization_config
+
+    config = get_quantization_config(model_args)
+    config.llm_int8_skip_modules = list(QUANTIZATION_SKIP_MODULES)
+    # Quantized weights are placed when loaded: each process loads onto its own device.
+    return {"quantization_config": config, "device_map": {"": PartialState().local_process_index}}
 
 
 def language_model_lora_config(model_args):

@@ -323,7 +323,7 @@ def render_model_card(info: ModelCardInfo):
     """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-    from ..cards import read_card_template
+    from ..cards import project_url, read_card_template
     from ..version import __version__
 
     eval_rows, eval_results = [], None
@@ -372,6 +372,7 @@ def render_model_card(info: ModelCardInfo):
         trainer_name=info.trainer_name,
         config_class=info.config_class,
         occ_hf_version=__version__,
+        occ_hf_url=project_url(),
         base_model=info.base_model,
         base_model_path=info.base_model_path,
         datasets=info.datasets,

@@ -57,7 +57,15 @@ def main(script_args, training_args, model_args, dataset_args=None):
     if training_args.eval_strategy != "no":
         eval_dataset = dataset_split(dataset, script_args.dataset_test_split)
     data_collator = None
-    if training_args.preprocess_images:
+    if training_args.preprocess_images and not training_args.assistant_only_loss:
+        raise ValueError(
+            "preprocess_images makes answers-only labels (assistant_only_loss: true); with assistant_only_loss: false "
+            "leave preprocess_images off (TRL's collator then labels every token)."
+        )
+    # The processed rows carry answers-only labels, so they stand in for TRL's collator only where that is the loss.
+    preprocessing = training_args.preprocess_text or training_args.preprocess_images
+    preprocessed = training_args.assistant_only_loss and preprocessing
+    if preprocessed:
         train_dataset, eval_dataset, data_collator = _preprocess(train_dataset, eval_dataset, processor, training_args)
     trainer = stage_trainer(SFTTrainer)(
         model=model,
@@ -69,20 +77,31 @@ def main(script_args, training_args, model_args, dataset_args=None):
         peft_config=language_model_lora_config(model_args),
         model_card=CardInputs("sft", script_args, model_args, dataset_args),
     )
+    if preprocessed:
+        # TRL checks the flag only while building its own collator (off for processed rows); the card and the saved
+        # arguments say what the run does: the loss covers the answers only.
+        training_args.assistant_only_loss = True
     return train_and_save(trainer, training_args, "sft", check_lora=model_args.use_peft)
 
 
 def _preprocess(train_dataset, eval_dataset, processor, training_args):
-    """The rows processed once (`preprocess_images`), the collator for them, and the arguments TRL needs for them."""
+    """The rows processed once (`preprocess_text`, `preprocess_images`), the collator for them, and the arguments TRL
+    needs for them."""
     import torch
 
     from .preprocess import ProcessedChatCollator, preprocess_chat_rows
 
-    train_dataset = preprocess_chat_rows(train_dataset, processor, training_args.max_length, desc="Processing train")
+    settings = {
+        "max_length": training_args.max_length,
+        "keep_pixels": training_args.preprocess_images,
+        "num_proc": training_args.dataloader_num_workers or None,
+    }
+    train_dataset = preprocess_chat_rows(train_dataset, processor, desc="Processing train", **settings)
     if eval_dataset is not None:
-        eval_dataset = preprocess_chat_rows(eval_dataset, processor, training_args.max_length, desc="Processing eval")
+        eval_dataset = preprocess_chat_rows(eval_dataset, processor, desc="Processing eval", **settings)
     data_collator = ProcessedChatCollator(
         pad_token_id=processor.tokenizer.pad_token_id,
+        image_processor=processor.image_processor,
         augment=training_args.augment_images,
         generator=torch.Generator().manual_seed(training_args.seed),
     )

@@ -37,14 +37,19 @@ class OccSFTConfig(SFTConfig):
     > Parameters that control the data path (beside TRL's)
 
     Parameters:
+        preprocess_text (`bool`, *optional*, defaults to `True`):
+            Render the chat template, tokenize and mark the answers' tokens once before training (see
+            `occ_hf.train.preprocess`) instead of in every batch of every epoch as TRL's vision collator does; the
+            images are still processed per batch, in the dataloader's workers. The same tensors as TRL's collator;
+            the text is most of its cost (benchmarks/README.md). `False`, or `assistant_only_loss: false` (the
+            processed labels cover the answers only), leaves every row to TRL's collator.
         preprocess_images (`bool`, *optional*, defaults to `False`):
-            Process every row once before training (images to pixel values, the chat template, the answer mask; see
-            `occ_hf.train.preprocess`) instead of in every batch of every epoch as TRL's vision collator does. Worth
-            it for small images over many epochs (the tiny model of the demo trains 1.6x faster on 2 CPU cores); the
-            pixel values are held in memory as float32, so leave it off for 448 px tiles of real checkpoints.
+            Also process the images once and hold their pixel values in memory (float32). Worth it for small images
+            over many epochs (the demo's tiny model trains faster: benchmarks/README.md); leave it off for 448 px
+            tiles of real checkpoints (2.4 MB each).
         augment_images (`bool`, *optional*, defaults to `False`):
-            With `preprocess_images`: a random horizontal flip and a shift of up to 8 pixels of every image in every
-            batch (the demo's tiny model, trained from scratch, generalises better with it).
+            With `preprocess_text` or `preprocess_images`: a random horizontal flip and a shift of up to 8 pixels of
+            every image in every batch (the demo's tiny model, trained from scratch, generalises better with it).
     """
 
     learning_rate: float = field(default=4e-5, metadata={"help": "The initial learning rate for AdamW."})
@@ -60,11 +65,15 @@ class OccSFTConfig(SFTConfig):
     assistant_only_loss: bool = field(
         default=True, metadata={"help": "Compute the loss on the assistant's answers only (not the questions)."}
     )
+    preprocess_text: bool = field(
+        default=True,
+        metadata={"help": "Tokenize every row once before training; images are still processed per batch."},
+    )
     preprocess_images: bool = field(
         default=False,
         metadata={"help": "Process every row once before training instead of per batch (small images, many epochs)."},
     )
     augment_images: bool = field(
         default=False,
-        metadata={"help": "With preprocess_images: a random flip and a small shift of every image in every batch."},
+        metadata={"help": "With preprocessing: a random flip and a small shift of every image in every batch."},
     )

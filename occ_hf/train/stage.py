@@ -19,7 +19,7 @@ from .model_card import OccModelCardMixin
 
 
 __all__ = ["CheckpointMismatchError", "ResumeCheckMixin", "dataset_split", "load_processor", "stage_trainer"]
-__all__ += ["check_checkpoint_keys", "last_checkpoint", "resolve_resume", "train_and_save"]
+__all__ += ["check_checkpoint_keys", "final_save_dtype", "last_checkpoint", "resolve_resume", "train_and_save"]
 
 logger = logging.getLogger(__name__)
 
@@ -189,16 +189,40 @@ def dataset_split(dataset, name: str):
     return dataset[name]
 
 
+def final_save_dtype(trainer, training_args):
+    """
+    The dtype the final model is saved in: `torch.bfloat16` with `bf16` (`torch.float16` with `fp16`) when the
+    trained weights are fp32; `None` (as they are) otherwise, and under FSDP or DeepSpeed, which gather the sharded
+    weights themselves when saving.
+    """
+    import torch
+    from accelerate.utils import DistributedType
+
+    dtype = torch.bfloat16 if training_args.bf16 else torch.float16 if training_args.fp16 else None
+    if dtype is None or trainer.accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        return None
+    floating = {p.dtype for p in trainer.model.parameters() if p.is_floating_point()}
+    return dtype if floating == {torch.float32} else None
+
+
 def train_and_save(trainer, training_args, stage: str, check_lora: bool = False):
     """What every stage does with its trainer: checks where LoRA went, trains (from `resume_from_checkpoint`, which the
     script resolved first with [`resolve_resume`]), saves (pushing with the model card when `push_to_hub`, else
-    writing the card for a later `occ-hf push`); returns the trainer."""
+    writing the card for a later `occ-hf push`); returns the trainer.
+
+    The final model is saved in the precision it trained in ([`final_save_dtype`]): with `bf16`, bf16 weights, half
+    the size of the fp32 weights the optimizer updated (an 8B model: 16 GB, not 32). The checkpoints of the run keep
+    fp32, since resuming from them must restore the weights exactly."""
     from .loading import check_lora_targets
 
     if check_lora:
         check_lora_targets(trainer.model)
     # The stage's script resolved it with resolve_resume before loading anything.
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    dtype = final_save_dtype(trainer, training_args)
+    if dtype is not None:
+        # Training is over: the live model can take the saved precision (the trainer returned holds it too).
+        trainer.model.to(dtype)
     # With push_to_hub, save_model also writes the model card and uploads the folder (Trainer.push_to_hub).
     trainer.save_model(training_args.output_dir)
     if not training_args.push_to_hub:

@@ -7,7 +7,12 @@ urls = resolve_views(ids, SEED_VIEWS_URL)                              # id -> U
 report = fetch_views(ids, "views/test")                                # resume, retries, image checks, 404 by id
 report = render_split_views(split, GroundTruthMesh(), "views/test")    # meshes -> grey-on-black views, batched
 ```
+
+The renderer and the mesh sources (`render`, `reconstruction`: torch, numpy) are imported on first use of one of
+their names, so that what only needs the views' names and files (the dataset builder) does not pay for torch.
 """
+
+import importlib
 
 from .fetch import FetchReport, FetchViewsConfig, fetch_views
 from .naming import (
@@ -21,18 +26,25 @@ from .naming import (
     view_name,
     view_name_from_list_row,
 )
-from .reconstruction import GroundTruthMesh, MeshFolder, ObjectMesh, ObjectReconstructor, load_mesh
-from .render import (
-    BACKENDS,
-    RenderedViews,
-    RenderReport,
-    RenderViewsConfig,
-    orbit_rotations,
-    render_split_views,
-    render_views,
-    save_views,
-)
 from .verify import ViewImageError, check_image_bytes, read_view_image, verify_view_image
+
+
+# Names of the modules that import torch or numpy, imported on first use (module `__getattr__`).
+_LAZY_NAMES = {
+    "BACKENDS": "render",
+    "GroundTruthMesh": "reconstruction",
+    "MeshFolder": "reconstruction",
+    "ObjectMesh": "reconstruction",
+    "ObjectReconstructor": "reconstruction",
+    "RenderReport": "render",
+    "RenderViewsConfig": "render",
+    "RenderedViews": "render",
+    "load_mesh": "reconstruction",
+    "orbit_rotations": "render",
+    "render_split_views": "render",
+    "render_views": "render",
+    "save_views": "render",
+}
 
 
 __all__ = [
@@ -66,3 +78,9 @@ __all__ = [
     "view_name",
     "view_name_from_list_row",
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(f".{_LAZY_NAMES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,41 +17,24 @@ report = render_split_views(split, GroundTruthMesh(), "views/test")
 Backends (`backend=`), and why `torch` is the default:
 - `torch`: `occ_hf.rendering`'s z-buffer rasterizer and headlight Lambert shading. Plain torch: no compiler, no
   system library, the same code on CPU and GPU, and a whole batch of samples and views in one call. It is also the
-  generator's renderer, so the view of a generated sample's mesh covers exactly its amodal mask (IoU 1.0 here;
-  the test asks for 0.95).
+  generator's renderer, so the view of a generated sample's mesh covers exactly its amodal mask (the test asks for
+  IoU 0.95).
 - `pyrender`: OpenGL through pyrender (extra `gl`), headless with EGL (`PYOPENGL_PLATFORM=egl`, set here unless
   already set; it needs libEGL, e.g. Mesa's, which renders on the CPU). One view per draw call. pyrender always
   multisamples (4x), so it draws at `pyrender_oversample` times the resolution and keeps the pixels centred on the
-  output's. At the default 8x its silhouettes match the torch backend's with IoU >= 0.994 on every view of the
-  tests' meshes (0.998 on average); at 2x, 5.7x faster, 0.993 on average but down to 0.978 for a knife seen
-  edge-on (a sliver thinner than a pixel falls either side of a pixel centre); depths agree to ~0.2 mm. Its
-  shading is pyrender's own (a physically based material, a headlight, gamma), tuned to the torch backend's grey
-  levels but not equal to them.
+  output's: at the default 8x its silhouettes are point-sampled like the torch backend's (the tests ask for IoU >=
+  0.99 on every view); at 2x it is faster, but a sliver thinner than a pixel (a knife seen edge-on) falls either side
+  of a pixel centre. Its shading is pyrender's own (a physically based material, a headlight, gamma), tuned to the
+  torch backend's grey levels but not equal to them.
 - `pytorch3d`: the field's standard rasterizer (`MeshRasterizer`, extra `render`) for coverage, depth and
   barycentrics, shaded with the torch backend's own Lambert code, so the two differ only in rasterization. It has no
-  wheels for this project's Python and torch and builds from source (~15 min on 2 cores; torch 2.14's headers need
-  `-std=c++20` where pytorch3d's setup.py says c++17); where it is installed its views match the torch backend's
-  (the tests ask for IoU >= 0.99 on every view). CI does not build it, so there its test is skipped.
+  wheels for this project's Python and torch and builds from source (torch 2.14's headers need `-std=c++20` where
+  pytorch3d's setup.py says c++17); where it is installed its views match the torch backend's (the tests ask for
+  IoU >= 0.99 on every view). CI does not build it, so there its test is skipped.
 
-Measured on the 2-core development machine (shared with other jobs) with `benchmarks/bench_views.py`: 32 generated
-samples x 2 views, 256 x 256, configurations interleaved, best of 5; views/s and ratio to the baseline:
-
-| configuration                                  | 205 triangles per mesh | 3,276 (`--subdivisions 2`) |
-|------------------------------------------------|------------------------|----------------------------|
-| torch, one sample per call (baseline)          | 205 (1.0x)             | 87 (1.0x)                  |
-| torch, 8 samples (16 views) per call           | 250 (1.22x)            | 140 (1.61x)                |
-| torch, 32 samples (64 views) per call          | 134 (0.65x)            | 95 (1.10x)                 |
-| pyrender, EGL on Mesa (CPU), 2x oversampled    | 64 (0.31x)             | 25 (0.29x)                 |
-
-A later run of the same script (idle machine, 205 triangles): torch batch 1 192.8 views/s (baseline), batch 8 162.4
-(0.84x), pyrender 8x oversampled 6.8 (0.04x), 2x 43.8 (0.23x), pytorch3d batch 8 13.8 (0.07x; its CPU rasterizer
-is slow, its strength is CUDA, which this project's GPU machine does not have built).
-
-On a CPU the torch backend is 3-4x faster than pyrender and batches of ~8 samples are best (larger ones are
-memory-bound); under heavy load (other jobs on both cores) unbatched calls suffered most and batching gained
-2-4x. The torch backend is the default because it is the fastest here, runs wherever torch runs (pyrender needs
-libEGL and is not on the project's GPU machine), is exact against the generator, and batches on a GPU
-(`python benchmarks/bench_views.py --device cuda` measures that).
+The torch backend is the default because it is the fastest on a CPU, runs wherever torch runs (pyrender needs libEGL,
+which the project's GPU machine lacks), is exact against the generator, and batches on a GPU. The figures (views/s of
+each backend and batch size, IoU between backends) are in benchmarks/README.md (`benchmarks/bench_views.py`).
 """
 
 import json
@@ -234,7 +217,8 @@ def render_views(
             backends.
         batch_size (`int`, *optional*, defaults to 8): Meshes rasterized in one call (all their views together).
         pyrender_oversample (`int`, *optional*, defaults to 8): Supersampling of the `pyrender` backend: 8 makes its
-            silhouettes point-sampled like the torch backend's (IoU >= 0.99 on every view); 2 is 5.7x faster.
+            silhouettes point-sampled like the torch backend's (IoU >= 0.99 on every view); 2 is faster and coarser
+            (benchmarks/README.md).
 
     Returns:
         [`RenderedViews`] on the CPU, with `V = 1 + num_orbit_views` views per mesh.

@@ -2,8 +2,8 @@ import shutil
 
 import pytest
 
-from occ_hf.data.occ_obman_cot import SEED_VIEW_NAME
 from occ_hf.obman import generate_obman_split
+from occ_hf.views import view_name
 
 
 MISSING_VIEWS = {"00000002", "00000005"}
@@ -26,7 +26,7 @@ def views_dir(obman_root, tmp_path_factory):
         for image in sorted((obman_root / split / "rgb_obj").iterdir()):
             sample_id = image.stem
             if sample_id not in MISSING_VIEWS:
-                shutil.copy(image, views / SEED_VIEW_NAME.format(id=sample_id, split=split))
+                shutil.copy(image, views / view_name(sample_id, split))
     return views
 
 

@@ -26,6 +26,7 @@ def test_exported_parquet_loads_without_occ_hf(obman_root, views_dir, tmp_path):
     out = export_dataset(dataset_dicts, tmp_path / "occ-obman-cot", repo_id="org/occ-obman-cot")
     card = (out / "README.md").read_text()
     assert "config_name: reflection" in card and "config_name: test" in card and "hasson19_obman" in card
+    assert "Built with occ-hf" in card and "github.com/occ-hf" not in card  # the project declares no URL
     # Images are embedded as bytes, not paths to files that would not travel.
     table = pq.read_table(next((out / "test").glob("test-*.parquet")))
     assert all(cell["bytes"] for cell in table.column("image").to_pylist())

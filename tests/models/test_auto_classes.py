@@ -40,11 +40,20 @@ def test_saved_checkpoint_carries_auto_map_and_code(tiny_dir):
     }
     processor_map = json.loads((tiny_dir / "processor_config.json").read_text())["auto_map"]
     assert processor_map == {"AutoProcessor": "processing_occ_internvl.OccInternVLProcessor"}
-    for name in ("configuration", "modeling", "processing"):
+    # The modeling file's siblings travel with it (save_pretrained copies the files it imports, relatively).
+    for name in ("configuration", "modeling", "processing", "generation", "prompts"):
         assert (tiny_dir / f"{name}_occ_internvl.py").is_file()
     config = json.loads((tiny_dir / "config.json").read_text())
     assert config["prompts"]["code"]["describe"] == ["What's the object in the hand?\n<image>"]
     assert config["tie_word_embeddings"] is False
+
+
+def test_the_class_list_beside_checkpoints_is_occ_hfs():
+    """configuration_occ_internvl.py keeps its own copy of the classes: remote code cannot import occ_hf.obman."""
+    from occ_hf.models.occ_internvl.configuration_occ_internvl import OCC_CLASS_NAMES
+    from occ_hf.obman.classes import OCC_CLASSES
+
+    assert OCC_CLASS_NAMES == OCC_CLASSES
 
 
 def test_logits_identical_after_round_trip(tiny_dir, tmp_path, images_and_views):

@@ -921,7 +921,7 @@ def test_archive_larger_than_the_free_space_is_refused_before_extracting(tmp_pat
         tar.add(tmp_path / "InternVL2-1B", arcname="InternVL2-1B")
     # Only the free space is read; 1000 bytes is less than the checkpoint's members.
     monkeypatch.setattr(
-        "occ_hf.models.occ_internvl.convert_occ_internvl.shutil.disk_usage", lambda path: SimpleNamespace(free=1000)
+        "occ_hf.models.occ_internvl.convert_source.shutil.disk_usage", lambda path: SimpleNamespace(free=1000)
     )
     with pytest.raises(CheckpointConversionError, match=r"ckpt\.tar: its members claim .* GB free"):
         convert_checkpoint(tmp_path / "ckpt.tar", tmp_path / "out")

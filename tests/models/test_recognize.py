@@ -44,11 +44,11 @@ def test_cache_reuse_gives_the_same_answers(trained, images_and_views):
 
 
 def test_second_turn_reuses_the_first_turns_cache(trained, images_and_views):
-    from occ_hf.models.occ_internvl.modeling_occ_internvl import _BatchedChat
+    from occ_hf.models.occ_internvl.generation_occ_internvl import BatchedChat
 
     model, processor = trained
     images, _ = images_and_views
-    chat = _BatchedChat(model, processor, max_new_tokens=8, reuse_cache=True)
+    chat = BatchedChat(model, processor, max_new_tokens=8, reuse_cache=True)
     question = model.config.prompts["code"]["describe"][0]
     chat.ask([question] * 2, [[images[0]], [images[1]]])
     first_turn_tokens = int(chat.attention_mask.sum())

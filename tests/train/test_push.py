@@ -2,6 +2,7 @@
 holds the model, its code, the processor and occ-hf's model card; it loads back by repo id with the same logits as
 the local output folder, and the card parses with `ModelCard.load`. Also: the card templates ship in a wheel."""
 
+import email.message
 import json
 import shutil
 import subprocess
@@ -16,8 +17,8 @@ from huggingface_hub import HfApi, ModelCard
 from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from occ_hf import cli
-from occ_hf.cards import CARD_TEMPLATES, read_card_template
+from occ_hf import cards, cli
+from occ_hf.cards import CARD_TEMPLATES, project_url, read_card_template
 from occ_hf.eval import ImagePrediction, PredictionSet, Reference, score_predictions, write_report
 from occ_hf.obman import OCC_CLASSES
 from occ_hf.train import OccSFTConfig
@@ -245,12 +246,31 @@ def test_a_new_stage_needs_only_its_name_and_config(tmp_path):
     assert 'from_pretrained("YOUR_NAMESPACE/occ-sc")' in card.text  # not pushed yet
 
 
+def test_the_card_links_occ_hf_only_to_the_projects_own_url(monkeypatch):
+    # The URL is the first of pyproject's [project.urls], as the installed metadata holds it; none means no link.
+    declared = email.message.Message()
+    monkeypatch.setattr(cards.metadata, "metadata", lambda name: declared)
+    assert project_url() is None
+    declared["Project-URL"] = "Repository, https://example.org/occ-hf"
+    declared["Project-URL"] = "Documentation, https://example.org/occ-hf/docs"
+    assert project_url() == "https://example.org/occ-hf"
+
+    info = ModelCardInfo("sft", "supervised fine-tuning.", "SFTTrainer", "OccSFTConfig", {}, "occ-sft")
+    assert "Trained with [occ-hf](https://example.org/occ-hf) " in render_model_card(info).text
+    del declared["Project-URL"]
+    text = render_model_card(info).text
+    assert "Trained with occ-hf " in text and "](https://github.com/occ-hf" not in text
+
+
 def test_card_templates_are_package_data(tmp_path):
     for name in CARD_TEMPLATES:
         assert read_card_template(name).startswith("---\n{{ card_data }}\n---")
     with pytest.raises(ValueError, match="'nope.md' is not an occ-hf card template"):
         read_card_template("nope.md")
-    # A non-editable wheel of a copy of the sources (the build leaves build/ and *.egg-info behind it) holds them.
+
+
+def test_the_wheel_carries_the_card_templates_and_assets(tmp_path):
+    # A non-editable wheel of a copy of the sources (the build leaves build/ and *.egg-info behind it).
     source = tmp_path / "src"
     shutil.copytree(REPO_ROOT / "occ_hf", source / "occ_hf", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):

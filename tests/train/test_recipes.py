@@ -55,6 +55,9 @@ def test_size_recipes_carry_the_seed_hyper_parameters(size):
         _, args, _, _ = _parse(RECIPES / f"internvl2-{size}" / f"{name}.yaml")
         assert (args.learning_rate, args.num_train_epochs, args.lr_scheduler_type) == (4e-5, 2, "cosine")
         assert (args.warmup_steps, args.weight_decay, args.max_length, args.bf16) == (0.03, 0.05, 4096, True)
+        # The seed's global batch on one device, however it is split into device batches and accumulation.
+        assert args.per_device_train_batch_size * args.gradient_accumulation_steps == 32
+        assert args.preprocess_text
     _, args, _, _ = _parse(RECIPES / f"internvl2-{size}" / "mpo.yaml")
     assert 5e-6 <= args.learning_rate <= 1e-5 and 1 <= args.num_train_epochs <= 3 and args.bf16
     _, args, _, dataset_args = _parse(RECIPES / f"internvl2-{size}" / "sc.yaml")

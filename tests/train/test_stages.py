@@ -116,3 +116,21 @@ def test_missing_dataset_is_a_clear_error(in_recipe_workdir, tmp_path):
     parsed = sft_stage.make_parser().parse_args_and_config(["--config", str(recipe)])
     with pytest.raises(ValueError, match="No dataset: give `dataset_name`"):
         sft_stage.main(*parsed)
+
+
+def test_bf16_training_saves_bf16_weights_and_fp32_checkpoints(in_recipe_workdir):
+    from safetensors import safe_open
+
+    out = in_recipe_workdir / "runs" / "sft-bf16"
+    flags = ["--max_steps", "2", "--bf16", "true", "--output_dir", str(out), "--save_strategy", "steps"]
+    _run(sft_stage, "sft_reflection.yaml", *flags, "--save_steps", "1")
+
+    def dtypes(folder: Path) -> set:
+        with safe_open(folder / "model.safetensors", "pt") as weights:
+            return {weights.get_slice(name).get_dtype() for name in weights.keys()}  # noqa: SIM118 (not iterable)
+
+    # The final model in the precision it trained in; the checkpoints keep the fp32 weights the optimizer updated,
+    # so that a resume restores them exactly.
+    assert dtypes(out) == {"BF16"}
+    assert dtypes(out / "checkpoint-2") == {"F32"}
+    assert AutoModelForImageTextToText.from_pretrained(out).dtype == torch.bfloat16

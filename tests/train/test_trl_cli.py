@@ -85,6 +85,7 @@ def _changed(before_dir: Path, after_dir: Path) -> set[str]:
     return {name for name in before if not torch.equal(before[name], after[name])}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("command", "recipe"), [("sft", "sft_reflection.yaml"), ("dpo", "mpo.yaml")])
 def test_trl_cli_trains_the_recipe_with_the_vision_tower_frozen(trl_run, tiny_dir, command, recipe):
     output_dir = trl_run(command, recipe)

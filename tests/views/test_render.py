@@ -7,8 +7,6 @@ from occ_hf.import_utils import is_pyrender_available, is_pytorch3d_available
 from occ_hf.obman import ObManSplit
 from occ_hf.views import GroundTruthMesh, ObjectMesh, orbit_rotations, render_split_views, render_views, view_name
 
-from ..testing_utils import require_cuda
-
 
 require_pyrender = pytest.mark.skipif(not is_pyrender_available(), reason="needs pyrender (extra gl)")
 require_pytorch3d = pytest.mark.skipif(not is_pytorch3d_available(), reason="needs pytorch3d (extra render)")
@@ -125,7 +123,7 @@ def test_pytorch3d_backend_agrees(synth_meshes):
     assert difference.float().mean() < 0.5 and difference.max() <= 2
 
 
-@require_cuda
+@pytest.mark.gpu
 def test_cuda_matches_cpu(synth_meshes):
     cpu = render_views(synth_meshes[:8], num_orbit_views=1)
     gpu = render_views(synth_meshes[:8], num_orbit_views=1, device="cuda")

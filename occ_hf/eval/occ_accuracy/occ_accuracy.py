@@ -20,6 +20,7 @@ import evaluate
 
 from occ_hf.eval.metrics import SEED_ANSWER_TEMPLATE, score_predictions
 from occ_hf.eval.records import DECISION, STAGES, ImagePrediction, PredictionSet, Reference
+from occ_hf.obman.ids import obman_sample_id
 from occ_hf.version import CITATION
 
 
@@ -38,7 +39,7 @@ Args:
         the view was missing). Config "decision": the final answer string (None when there is none).
     references: the class name of each image ("jar", "bottle", ...).
     occlusion: optional list of occlusion ratios (0 to 1, or None), one per image, for accuracy by occlusion level.
-    answer_template: the expected answer, "The object is {}." by default.
+    answer_template: the expected answer, "The object is {class_name}." by default.
 Returns:
     description, reflection, decision: accuracies (None where not scored or nothing counted);
     num_images, num_predicted; report: the full report of occ_hf.eval.score_predictions (per class, by
@@ -81,7 +82,7 @@ class OccAccuracy(evaluate.Metric):
         if occlusion is not None and len(occlusion) != len(references):
             raise ValueError(f"occlusion has {len(occlusion)} values for {len(references)} references; give one each.")
         # evaluate's rows carry no ids: the row number stands for the image.
-        sample_ids = [f"{i:08d}" for i in range(len(references))]
+        sample_ids = [obman_sample_id(i) for i in range(len(references))]
         reference_list = [
             Reference(sample_id, label, None if occlusion is None else occlusion[i])
             for i, (sample_id, label) in enumerate(zip(sample_ids, references, strict=True))

@@ -1,6 +1,6 @@
 """`OccInternVLConfig`: transformers' `InternVLConfig` plus what OCC-MLLM-CoT adds (classes, prompts, policy).
 
-This file is copied next to every saved checkpoint (`auto_map`), so it imports only transformers.
+This file is copied next to every saved checkpoint (`auto_map`), so it imports only transformers and its siblings.
 
 ```python
 from occ_hf.models.occ_internvl import OccInternVLConfig
@@ -13,22 +13,13 @@ config.prompts["paper"]["reflect"]   # "Is it clear to identify the object in th
 from huggingface_hub.dataclasses import strict
 from transformers import InternVLConfig
 
+from .prompts_occ_internvl import PROMPT_KEYS
 
-# Kept here rather than imported from occ_hf.obman so that remote code (trust_remote_code) needs no occ-hf.
+
+# A copy of occ_hf.obman.classes.OCC_CLASSES (tests/models/test_auto_classes.py checks they are equal): this file is
+# copied next to checkpoints for trust_remote_code, where occ-hf may not be installed to import it from.
 OCC_CLASS_NAMES = ("jar", "bottle", "cellphone", "bowl", "knife", "camera", "can", "remote")
 DECISION_POLICIES = ("staged", "joint")
-PROMPT_KEYS = (
-    "describe",
-    "class_in_describe",
-    "reflect",
-    "reflect_at_inference",
-    "decide",
-    "decide_in_conversation",
-    "joint",
-    "answer_template",
-    "yes",
-    "no",
-)
 
 
 def _default_prompts() -> dict:
@@ -60,7 +51,8 @@ class OccInternVLConfig(InternVLConfig):
         prompts (`dict`, *optional*, defaults to occ-hf's `code`, `paper` and `code_published` tables):
             Prompt style name -> table with the keys `describe`, `class_in_describe`, `reflect`,
             `reflect_at_inference`, `decide`, `decide_in_conversation`, `joint`, `answer_template`, `yes`, `no`
-            (see `occ_hf.cot.prompts.PromptStyle`). Stored in config.json so remote code needs no occ-hf.
+            (the fields of `PromptStyle`, prompts_occ_internvl.py). Stored in config.json so remote code needs no
+            occ-hf.
         decision_policy (`str`, *optional*, defaults to `"staged"`):
             `"staged"`: describe, reflect, and re-ask on the 3D view when unclear (the seed); `"joint"`: one prompt
             with the RGB image and the 3D view, then reflect.
@@ -113,7 +105,9 @@ class OccInternVLConfig(InternVLConfig):
         for name, table in self.prompts.items():
             missing = [key for key in PROMPT_KEYS if key not in table]
             if missing:
-                raise ValueError(f"config.prompts[{name!r}] lacks {missing}: see occ_hf.cot.prompts.PromptStyle.")
+                raise ValueError(
+                    f"config.prompts[{name!r}] lacks {missing}: see PromptStyle in prompts_occ_internvl.py."
+                )
         if self.decision_policy not in DECISION_POLICIES:
             raise ValueError(f"decision_policy {self.decision_policy!r} is unknown: use one of {DECISION_POLICIES}.")
         if len(set(self.class_names)) != len(self.class_names) or not self.class_names:

@@ -1,6 +1,8 @@
 """`OccInternVLForConditionalGeneration`: transformers' InternVL with OCC-MLLM-CoT's three-stage recognition.
 
-This file is copied next to every saved checkpoint (`auto_map`), so it imports only torch and transformers.
+This file is copied next to every saved checkpoint (`auto_map`) with the siblings it imports (the generation engine
+`generation_occ_internvl.py`, the prompt style `prompts_occ_internvl.py`, ...), so it imports only torch, transformers
+and those siblings.
 
 ```python
 from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -14,26 +16,26 @@ results[0].label, results[0].clear, results[0].describe, results[0].reflect, res
 The stages follow the seed's `inferenceImageAcc.py`: *describe* asks the class question on the RGB image; *reflect*
 asks the clarity question with the first turn as history; *decide* keeps the described class when the answer is yes,
 and when it is no asks the class question again, without history, on the 3D view. The `joint` policy instead gives
-the RGB image and the 3D view in one prompt, then reflects. Conversations run batched with left padding; the second
-and later turns reuse the previous turn's KV cache up to the first token where the re-rendered conversation differs
-from what the model saw (see `_BatchedChat`).
+the RGB image and the 3D view in one prompt, then reflects. `recognize` says what to ask of a batch, one
+[`OccRecognition`] per image filled in stage by stage; `BatchedChat` (generation_occ_internvl.py) runs the
+conversations batched, with left padding, each turn reusing the previous turn's KV cache.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 from transformers import AutoProcessor, InternVLForConditionalGeneration
-from transformers.cache_utils import DynamicCache, DynamicLayer
 from transformers.image_utils import is_valid_image
 
 from .configuration_occ_internvl import DECISION_POLICIES, OccInternVLConfig
-from .processing_occ_internvl import question_content
+from .generation_occ_internvl import BatchedChat
+from .prompts_occ_internvl import IMAGE_MARKER, PromptStyle, parse_clarity
 
 
 @dataclass
 class OccRecognition:
     r"""
-    What [`OccInternVLForConditionalGeneration.recognize`] found for one image.
+    What [`OccInternVLForConditionalGeneration.recognize`] found for one image; `recognize` fills it in stage by stage.
 
     Parameters:
         describe (`list[str]`): The answers to the describe questions (one in the `code` style, three in `paper`;
@@ -48,173 +50,16 @@ class OccRecognition:
         used_view (`bool`): Whether the decision asked on the 3D view.
     """
 
-    describe: list[str]
-    reflect: str
-    decide: str | None
-    label: str | None
-    describe_label: str | None
-    clear: bool | None
-    used_view: bool
+    describe: list[str] = field(default_factory=list)
+    reflect: str = ""
+    decide: str | None = None
+    label: str | None = None
+    describe_label: str | None = None
+    clear: bool | None = None
+    used_view: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def parse_class(text: str, answer_template: str, class_names: list[str]) -> str | None:
-    """The class `text` names, matched exactly against `answer_template` (case-sensitive, as the seed's metric)."""
-    for class_name in class_names:
-        if text.strip() == answer_template.format(class_name=class_name):
-            return class_name
-    return None
-
-
-def parse_clarity(text: str) -> bool | None:
-    """`True`/`False` for yes/no after lower-casing, stripping and removing ".", as the seed compares; else `None`."""
-    return {"yes": True, "no": False}.get(text.strip().lower().replace(".", ""))
-
-
-class _BatchedChat:
-    """
-    A batch of conversations that advance one turn at a time through `model.generate`, left-padded.
-
-    The first turn is a plain batched prefill. For a later turn, each conversation is re-rendered with the chat
-    template and tokenized; the previous turn's cache is kept up to the first column where some row's new tokens
-    differ from what the model saw (a re-tokenized answer can differ from the generated ids), and only the rest is fed,
-    right-aligned behind masked padding. Position ids come from the attention mask in `generate`, so masked columns
-    shift nothing and a batched turn computes what the same conversation computes alone. The cache is reused only
-    when transformers allows cropping it (a `DynamicCache` of full-attention layers) and the new part holds no image
-    token (pixels are only encoded on a prefill); otherwise the turn is prefilled from scratch.
-    """
-
-    def __init__(
-        self, model, processor, max_new_tokens: int, reuse_cache: bool, generation_kwargs: dict | None = None
-    ):
-        self.model = model
-        self.processor = processor
-        self.max_new_tokens = max_new_tokens
-        self.reuse_cache = reuse_cache
-        self.generation_kwargs = {"do_sample": False, **(generation_kwargs or {})}
-        tokenizer = processor.tokenizer
-        self.eos_token_id = model.generation_config.eos_token_id
-        if self.eos_token_id is None:
-            self.eos_token_id = tokenizer.eos_token_id
-        self.eos_ids = set(self.eos_token_id if isinstance(self.eos_token_id, list) else [self.eos_token_id])
-        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.eos_ids)
-        self.messages: list[list[dict]] = []
-        self.images: list[list] = []
-        self.sequences: torch.Tensor | None = None  # [B, T]
-        self.attention_mask: torch.Tensor | None = None  # [B, T], 0 on left and post-EOS padding
-        self.cache = None
-        self.reused_tokens = 0  # cached tokens reused by the last turn, summed over rows (for tests and benchmarks)
-
-    def ask(self, questions: list[str], images: list[list]) -> list[str]:
-        """Asks `questions[i]` (with `images[i]` in its `<image>` markers) in conversation `i`; returns the answers."""
-        if not self.messages:
-            self.messages = [[] for _ in questions]
-            self.images = [[] for _ in questions]
-        for row, (question, row_images) in enumerate(zip(questions, images, strict=True)):
-            self.messages[row].append({"role": "user", "content": question_content(question, row_images)})
-            self.images[row].extend(row_images)
-        texts = [
-            self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-            for messages in self.messages
-        ]
-        inputs = self._inputs_reusing_cache(texts) if self.sequences is not None else None
-        if inputs is None:
-            self.reused_tokens = 0
-            flat_images = [image for row_images in self.images for image in row_images]
-            # Left padding whatever the tokenizer's default (a converted checkpoint's may pad on the right).
-            inputs = self.processor(
-                text=texts, images=flat_images or None, padding=True, padding_side="left", return_tensors="pt"
-            )
-            inputs = dict(inputs.to(self.model.device))
-            if "pixel_values" in inputs:
-                inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
-        prompt_length = inputs["input_ids"].shape[1]
-        output = self.model.generate(
-            **inputs,
-            max_new_tokens=self.max_new_tokens,
-            eos_token_id=self.eos_token_id,
-            pad_token_id=self.pad_token_id,
-            return_dict_in_generate=True,
-            **self.generation_kwargs,
-        )
-        generated = output.sequences[:, prompt_length:]  # [B, G]
-        is_eos = torch.zeros_like(generated, dtype=torch.bool)
-        for eos_id in self.eos_ids:
-            is_eos |= generated == eos_id
-        # A token is real up to and including the first EOS; what generate appends after it is padding.
-        after_eos = (is_eos.long().cumsum(-1) - is_eos.long()) > 0
-        generated_mask = (~after_eos).long()
-        self.sequences = output.sequences
-        self.attention_mask = torch.cat([inputs["attention_mask"], generated_mask], dim=-1)
-        self.cache = output.cache
-        answer_ids = generated.masked_fill(after_eos | is_eos, self.pad_token_id)
-        answers = [text.strip() for text in self.processor.batch_decode(answer_ids, skip_special_tokens=True)]
-        for row, answer in enumerate(answers):
-            self.messages[row].append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
-        return answers
-
-    def select(self, rows: list[int]) -> "_BatchedChat":
-        """A chat with only the conversations `rows` (their cache rows included)."""
-        chat = _BatchedChat(self.model, self.processor, self.max_new_tokens, self.reuse_cache, self.generation_kwargs)
-        chat.messages = [self.messages[row] for row in rows]
-        chat.images = [self.images[row] for row in rows]
-        index = torch.tensor(rows, dtype=torch.long, device=self.sequences.device)
-        chat.sequences = self.sequences[index]
-        chat.attention_mask = self.attention_mask[index]
-        if self._cache_is_croppable():
-            chat.cache = self.cache
-            chat.cache.batch_select_indices(index)
-            self.cache = None  # the rows now belong to `chat`
-        return chat
-
-    def _cache_is_croppable(self) -> bool:
-        return (
-            self.reuse_cache
-            and isinstance(self.cache, DynamicCache)
-            and all(type(layer) is DynamicLayer for layer in self.cache.layers)
-        )
-
-    def _inputs_reusing_cache(self, texts: list[str]) -> dict | None:
-        if not self._cache_is_croppable():
-            return None
-        new_ids = [
-            self.processor(text=[text], images=row_images or None)["input_ids"][0]
-            for text, row_images in zip(texts, self.images, strict=True)
-        ]
-        new_ids = [ids.tolist() if hasattr(ids, "tolist") else list(ids) for ids in new_ids]
-        mask = self.attention_mask.bool()
-        # Real tokens of a row need not be contiguous (a later turn leaves masked padding before its new part), so
-        # the reusable prefix is counted in real tokens and mapped back to columns.
-        boundaries = []
-        for row, ids in enumerate(new_ids):
-            real_columns = mask[row].nonzero().flatten().tolist()
-            seen = self.sequences[row, real_columns].tolist()
-            common = 0
-            while common < min(len(seen), len(ids)) and seen[common] == ids[common]:
-                common += 1
-            boundaries.append(real_columns[common] if common < len(real_columns) else self.sequences.shape[1])
-        cached = min(self.cache.get_seq_length(), *boundaries)
-        kept = mask[:, :cached].sum(dim=-1).tolist()  # real tokens of each row inside the reused columns
-        tails = [ids[count:] for ids, count in zip(new_ids, kept, strict=True)]
-        image_token_id = self.model.config.image_token_id
-        if cached == 0 or any(image_token_id in tail for tail in tails):
-            return None
-        self.cache.crop(cached - self.cache.get_seq_length())
-        width = max(len(tail) for tail in tails)
-        device = self.sequences.device
-        new_part = torch.full((len(tails), width), self.pad_token_id, dtype=torch.long, device=device)
-        new_mask = torch.zeros((len(tails), width), dtype=torch.long, device=device)
-        for row, tail in enumerate(tails):
-            new_part[row, width - len(tail) :] = torch.tensor(tail, dtype=torch.long, device=device)
-            new_mask[row, width - len(tail) :] = 1
-        self.reused_tokens = int(self.attention_mask[:, :cached].sum())
-        return {
-            "input_ids": torch.cat([self.sequences[:, :cached], new_part], dim=-1),  # [B, cached + width]
-            "attention_mask": torch.cat([self.attention_mask[:, :cached], new_mask], dim=-1),
-            "cache": self.cache,
-        }
 
 
 def _image_list(images, name: str, allow_none: bool = False) -> list:
@@ -342,16 +187,22 @@ class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
         if policy == "joint" and any(view is None for view in views):
             missing = [index for index, view in enumerate(views) if view is None]
             raise ValueError(f"policy='joint' needs a view for every image; images {missing} have none.")
+        style = PromptStyle.from_dict(prompt_style, self.config.prompts[prompt_style])
         processor = processor if processor is not None else self._default_processor()
         max_new_tokens = max_new_tokens if max_new_tokens is not None else self.config.max_new_tokens
         batch_size = batch_size if batch_size is not None else max(len(images), 1)
+        recognize_batch = self._recognize_joint if policy == "joint" else self._recognize_staged
         results = []
         for start in range(0, len(images), batch_size):
-            batch = slice(start, start + batch_size)
-            run = self._recognize_joint if policy == "joint" else self._recognize_staged
-            results += run(
-                images[batch], views[batch], processor, prompt_style, max_new_tokens, reuse_cache, generation_kwargs
+            chat = BatchedChat(
+                self,
+                processor,
+                max_new_tokens=max_new_tokens,
+                reuse_cache=reuse_cache,
+                generation_kwargs=generation_kwargs,
             )
+            batch = slice(start, start + batch_size)
+            results += recognize_batch(chat, style, images[batch], views[batch])
         return results
 
     def _default_processor(self):
@@ -361,69 +212,65 @@ class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
             self._occ_processor = AutoProcessor.from_pretrained(self.name_or_path)
         return self._occ_processor
 
-    def _recognize_staged(
-        self, images, views, processor, prompt_style, max_new_tokens, reuse_cache, generation_kwargs=None
-    ):
-        prompts = self.config.prompts[prompt_style]
+    def _recognize_staged(self, chat: BatchedChat, style: PromptStyle, images: list, views: list) -> list:
+        """The seed's three stages for one batch of images (`views[i]` is image `i`'s view, or `None`)."""
         class_names = self.config.class_names
-        chat = _BatchedChat(self, processor, max_new_tokens, reuse_cache, generation_kwargs)
-        describe = [[] for _ in images]
-        for turn, question in enumerate(prompts["describe"]):
-            turn_images = [[image] * question.count("<image>") if turn == 0 else [] for image in images]
-            for row, answer in enumerate(chat.ask([question] * len(images), turn_images)):
-                describe[row].append(answer)
-        reflect = chat.ask([prompts["reflect_at_inference"]] * len(images), [[] for _ in images])
-        clear = [parse_clarity(answer) for answer in reflect]
-        describe_label = [
-            parse_class(answers[-1], prompts["answer_template"], class_names) if prompts["class_in_describe"] else None
-            for answers in describe
-        ]
-        label, decide, used_view = list(describe_label), [None] * len(images), [False] * len(images)
+        results = [OccRecognition() for _ in images]
+        no_images = [[] for _ in images]
 
-        # As the seed: only an explicit "no" sends an image to its 3D view; anything else keeps the conversation.
-        unclear = [row for row, is_clear in enumerate(clear) if is_clear is False]
-        kept = [row for row, is_clear in enumerate(clear) if is_clear is not False]
-        if kept and not prompts["class_in_describe"]:
-            kept_chat = chat.select(kept)
-            answers = kept_chat.ask([prompts["decide_in_conversation"]] * len(kept), [[] for _ in kept])
+        # Describe: the describe questions in one conversation, the first on the RGB image.
+        for turn, question in enumerate(style.describe):
+            turn_images = [[image] * question.count(IMAGE_MARKER) if turn == 0 else [] for image in images]
+            answers = chat.ask([question] * len(images), turn_images)
+            for result, answer in zip(results, answers, strict=True):
+                result.describe.append(answer)
+        # Reflect: the clarity question, with the describe turns as history.
+        answers = chat.ask([style.reflect_at_inference] * len(images), no_images)
+        for result, answer in zip(results, answers, strict=True):
+            result.reflect, result.clear = answer, parse_clarity(answer)
+            if style.class_in_describe:
+                result.describe_label = result.label = style.parse_class(result.describe[-1], class_names)
+
+        # Decide. As the seed: only an explicit "no" sends an image to its 3D view; anything else keeps the
+        # conversation, where the `paper` style still has to ask the class.
+        kept = [row for row, result in enumerate(results) if result.clear is not False]
+        unclear = [row for row, result in enumerate(results) if result.clear is False]
+        if kept and not style.class_in_describe:
+            answers = chat.select(kept).ask([style.decide_in_conversation] * len(kept), [[] for _ in kept])
             for row, answer in zip(kept, answers, strict=True):
-                decide[row] = answer
-                label[row] = parse_class(answer, prompts["answer_template"], class_names)
+                results[row].decide, results[row].label = answer, style.parse_class(answer, class_names)
         for row in unclear:
-            label[row] = None  # a missing view counts as wrong, as in the seed's Decision metric
+            results[row].label = None  # a missing view counts as wrong, as in the seed's Decision metric
         with_view = [row for row in unclear if views[row] is not None]
         if with_view:
-            view_chat = _BatchedChat(self, processor, max_new_tokens, reuse_cache, generation_kwargs)
-            question = prompts["decide"]
-            answers = view_chat.ask(
-                [question] * len(with_view), [[views[row]] * question.count("<image>") for row in with_view]
-            )
+            view_images = [[views[row]] * style.decide.count(IMAGE_MARKER) for row in with_view]
+            answers = chat.new().ask([style.decide] * len(with_view), view_images)
             for row, answer in zip(with_view, answers, strict=True):
-                decide[row], used_view[row] = answer, True
-                label[row] = parse_class(answer, prompts["answer_template"], class_names)
-        return [
-            OccRecognition(
-                describe[row], reflect[row], decide[row], label[row], describe_label[row], clear[row], used_view[row]
-            )
-            for row in range(len(images))
-        ]
+                result = results[row]
+                result.decide, result.used_view, result.label = answer, True, style.parse_class(answer, class_names)
+        return results
 
-    def _recognize_joint(
-        self, images, views, processor, prompt_style, max_new_tokens, reuse_cache, generation_kwargs=None
-    ):
-        prompts = self.config.prompts[prompt_style]
-        question = prompts["joint"]
-        if question.count("<image>") != 2:
-            raise ValueError(f"config.prompts[{prompt_style!r}]['joint'] needs two <image> markers (RGB, view).")
-        chat = _BatchedChat(self, processor, max_new_tokens, reuse_cache, generation_kwargs)
+    def _recognize_joint(self, chat: BatchedChat, style: PromptStyle, images: list, views: list) -> list:
+        """The joint question (RGB image and 3D view in one prompt), then the clarity question, for one batch."""
+        if style.joint.count(IMAGE_MARKER) != 2:
+            raise ValueError(f"config.prompts[{style.name!r}]['joint'] needs two {IMAGE_MARKER} markers (RGB, view).")
         answers = chat.ask(
-            [question] * len(images), [[image, view] for image, view in zip(images, views, strict=True)]
+            [style.joint] * len(images), [[image, view] for image, view in zip(images, views, strict=True)]
         )
-        reflect = chat.ask([prompts["reflect_at_inference"]] * len(images), [[] for _ in images])
+        reflect = chat.ask([style.reflect_at_inference] * len(images), [[] for _ in images])
         results = []
         for answer, clarity in zip(answers, reflect, strict=True):
-            label = parse_class(answer, prompts["answer_template"], self.config.class_names)
-            results.append(OccRecognition([answer], clarity, None, label, label, parse_clarity(clarity), True))
+            label = style.parse_class(answer, self.config.class_names)
+            results.append(
+                OccRecognition(
+                    describe=[answer],
+                    reflect=clarity,
+                    label=label,
+                    describe_label=label,
+                    clear=parse_clarity(clarity),
+                    used_view=True,
+                )
+            )
         return results
 
 

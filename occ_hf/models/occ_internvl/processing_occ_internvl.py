@@ -1,6 +1,6 @@
 """`OccInternVLProcessor`: transformers' `InternVLProcessor` whose chat template knows the OCC-MLLM-CoT stage prompts.
 
-This file is copied next to every saved checkpoint (`auto_map`), so it imports only transformers.
+This file is copied next to every saved checkpoint (`auto_map`), so it imports only transformers and its siblings.
 
 The chat template (written by `occ-hf init-tiny`, and by the converter through [`add_stage_prompts`]) renders, besides
 `text` and `image` parts, a `stage` part: `{"type": "stage", "stage": "reflect"}` becomes that stage's question in the
@@ -20,8 +20,17 @@ import json
 
 from transformers import InternVLProcessor
 
+from .prompts_occ_internvl import IMAGE_MARKER, question_parts
 
-IMAGE_MARKER = "<image>"
+
+# The special tokens of InternVL's tokenizers, named as transformers' InternVLProcessor looks them up (the tokenizer
+# of `occ-hf init-tiny` and the converted ones carry them as `extra_special_tokens`).
+IMAGE_TOKENS = {
+    "start_image_token": "<img>",
+    "end_image_token": "</img>",
+    "context_image_token": "<IMG_CONTEXT>",
+    "video_token": "<video>",
+}
 # The keys of a prompt table (`config.prompts[style]`) that a `stage` part can name.
 STAGE_KEYS = ("describe", "reflect", "reflect_at_inference", "decide", "decide_in_conversation", "joint")
 
@@ -72,10 +81,11 @@ def add_stage_prompts(chat_template: str, prompts: dict, image_token: str) -> st
     `chat_template` with `stage` parts: a prelude rewrites every message that has one, then the template renders.
 
     In such a message the stage part becomes the question of the `prompt_style` template argument (default `code`)
-    with each `<image>` marker replaced by `image_token`, and its `image` parts are dropped (they only supply pixels),
-    as in `init-tiny`'s template; when only text is left, the content becomes one string, which every chat template
-    renders. Other messages are left as they are (a rewritten message keeps only `role` and `content`), so any chat
-    template (a converted checkpoint's conversation template, a native checkpoint's own) keeps its rendering.
+    with each `<image>` marker replaced by `image_token`, and its `image` parts are dropped (they only supply pixels);
+    when only text is left, the content becomes one string, which every chat template renders (`init-tiny`'s template
+    is ChatML behind this prelude). Other messages are left as they are (a rewritten message keeps only `role` and
+    `content`), so any chat template (a converted checkpoint's conversation template, a native checkpoint's own)
+    keeps its rendering.
 
     Args:
         chat_template (`str`): The Jinja chat template to extend.
@@ -100,8 +110,11 @@ def add_stage_prompts(chat_template: str, prompts: dict, image_token: str) -> st
         "{%- for part in message['content'] if part['type'] != 'image' -%}"
         "{%- if part['type'] == 'stage' -%}"
         + stage_question_jinja("stage_style")
-        + "{%- set parts.items = parts.items + "
-        "[{'type': 'text', 'text': question | replace('<image>', " + json.dumps(image_token) + ")}] -%}"
+        + "{%- set parts.items = parts.items + [{'type': 'text', 'text': question | replace("
+        + json.dumps(IMAGE_MARKER)
+        + ", "
+        + json.dumps(image_token)
+        + ")}] -%}"
         "{%- else -%}{%- set parts.items = parts.items + [part] -%}{%- endif -%}"
         "{%- endfor -%}"
         "{%- set content = parts.items if parts.items | rejectattr('type', 'equalto', 'text') | list "
@@ -127,19 +140,7 @@ def question_content(question: str, images: list) -> list[dict]:
     Returns:
         `list[dict]`: `text` and `image` parts that render to the question with each marker replaced by the image.
     """
-    pieces = question.split(IMAGE_MARKER)
-    if len(pieces) - 1 != len(images):
-        raise ValueError(
-            f"The question {question!r} has {len(pieces) - 1} {IMAGE_MARKER} marker(s) but {len(images)} image(s) "
-            "were given: pass one image per marker."
-        )
-    content = []
-    for index, piece in enumerate(pieces):
-        if piece:
-            content.append({"type": "text", "text": piece})
-        if index < len(images):
-            content.append({"type": "image", "image": images[index]})
-    return content
+    return question_parts(question, [{"type": "image", "image": image} for image in images])
 
 
 class OccInternVLProcessor(InternVLProcessor):
@@ -166,6 +167,7 @@ class OccInternVLProcessor(InternVLProcessor):
 
 
 __all__ = [
+    "IMAGE_TOKENS",
     "OccInternVLProcessor",
     "add_stage_prompts",
     "question_content",

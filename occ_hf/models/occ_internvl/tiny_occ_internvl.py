@@ -18,26 +18,20 @@ model, processor = init_tiny_checkpoint(TinyOccInternVLConfig(output_dir="runs/t
 ```
 """
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...cot.prompts import COT_ANSWER, COT_QUESTION, PROMPT_STYLES, checkpoint_prompt_tables
 from .configuration_occ_internvl import OCC_CLASS_NAMES
-from .processing_occ_internvl import stage_prompt_tables, stage_question_jinja, stage_style_jinja
+from .processing_occ_internvl import IMAGE_TOKENS, add_stage_prompts
+from .prompts_occ_internvl import IMAGE_MARKER
 
 
 __all__ = ["TinyOccInternVLConfig", "build_chat_template", "build_tokenizer", "init_tiny_checkpoint"]
 
 PAD_TOKEN = "<|endoftext|>"
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
-IMAGE_TOKENS = {
-    "start_image_token": "<img>",
-    "end_image_token": "</img>",
-    "context_image_token": "<IMG_CONTEXT>",
-    "video_token": "<video>",
-}
 
 
 @dataclass
@@ -99,7 +93,7 @@ def _tokenizer_corpus() -> list[str]:
         questions = [*style.describe, style.reflect, style.reflect_at_inference, style.decide]
         texts += [*questions, style.decide_in_conversation, style.joint, style.yes, style.no]
         texts += [style.answer(class_name) for class_name in OCC_CLASS_NAMES]
-    return [text.replace("<image>", "") for text in texts] * 4
+    return [text.replace(IMAGE_MARKER, "") for text in texts] * 4
 
 
 def build_tokenizer(vocab_size: int = 384):
@@ -128,29 +122,18 @@ def build_tokenizer(vocab_size: int = 384):
 
 
 def build_chat_template() -> str:
-    """ChatML with `{% generation %}` markers, image placeholders, and `stage` parts for every prompt style."""
-    stage_prompts = stage_prompt_tables(checkpoint_prompt_tables())
+    """ChatML with `{% generation %}` markers and image placeholders, behind the prelude that renders `stage` parts of
+    every prompt style ([`add_stage_prompts`])."""
     image = IMAGE_TOKENS["context_image_token"]
-    return (
-        "{%- set stage_prompts = "
-        + json.dumps(stage_prompts)
-        + " -%}\n"
-        + stage_style_jinja("stage_prompts", "style")
-        + "\n{%- for message in messages -%}\n"
+    chatml = (
+        "{%- for message in messages -%}\n"
         "{{- '" + IM_START + "' + message['role'] + '\\n' -}}\n"
         "{%- set parts = [{'type': 'text', 'text': message['content']}] if message['content'] is string "
         "else message['content'] -%}\n"
-        "{%- set has_stage = parts | selectattr('type', 'equalto', 'stage') | list | length > 0 -%}\n"
         "{%- set rendered = namespace(text='') -%}\n"
         "{%- for part in parts -%}\n"
         "{%- if part['type'] == 'text' -%}{%- set rendered.text = rendered.text + part['text'] -%}\n"
-        "{%- elif part['type'] == 'image' and not has_stage -%}"
-        "{%- set rendered.text = rendered.text + '" + image + "' -%}\n"
-        "{%- elif part['type'] == 'stage' -%}\n"
-        + stage_question_jinja("style")
-        + "\n{%- set rendered.text = rendered.text + question | replace('<image>', '"
-        + image
-        + "') -%}\n"
+        "{%- elif part['type'] == 'image' -%}{%- set rendered.text = rendered.text + '" + image + "' -%}\n"
         "{%- endif -%}\n"
         "{%- endfor -%}\n"
         "{%- if message['role'] == 'assistant' -%}\n"
@@ -161,6 +144,7 @@ def build_chat_template() -> str:
         "{%- endfor -%}\n"
         "{%- if add_generation_prompt -%}{{- '" + IM_START + "assistant\\n' -}}{%- endif -%}\n"
     )
+    return add_stage_prompts(chatml, checkpoint_prompt_tables(), image)
 
 
 def _check_output_folder(output_dir: str | os.PathLike, overwrite: bool = False) -> Path:
