@@ -58,6 +58,7 @@ from .shapes import CLASS_DIAGONAL_METRES, make_object_mesh
 
 
 __all__ = [
+    "BACKGROUNDS",
     "OCCLUSION_TOLERANCE",
     "SHAPENET_DIRNAME",
     "SYNTH_MARKER",
@@ -79,6 +80,9 @@ _SPLIT_FOLDERS = ("meta", "rgb", "rgb_obj", "rgb_hand", "segm", "depth")
 _AUTHORS_SHAPENET_ROOT = "/sequoia/data2/dataset/shapenet/ShapeNetCore.v2"
 _JPEG_QUALITY = 90
 _PNG_LEVEL = 3  # OpenCV's default PNG compression, which ObMan's writer used
+# What the object and hand are composited onto (ObMan's writer used real photos, which cannot be shipped):
+# `gradient`, a random two-colour ramp, or `plain`, one mid grey level; both with mild pixel noise.
+BACKGROUNDS = ("gradient", "plain")
 _SKIN_TONES = np.array([[0.96, 0.80, 0.69], [0.88, 0.67, 0.53], [0.76, 0.54, 0.40], [0.55, 0.38, 0.26]])
 
 
@@ -105,6 +109,12 @@ class SynthObManConfig:
         min_distance (`float`, *optional*, defaults to `0.6`), max_distance (`float`, *optional*, defaults to `0.8`):
             Range of the object's distance from the camera, in metres (ObMan's writer places the hand 0.5-0.8 m
             away): nearer objects fill more of the 256 px frame.
+        max_roll (`float`, *optional*, defaults to `180.0`):
+            Largest turn of the object in the image plane (about the camera's axis) either side of upright, in
+            degrees: 180 turns it any way; less keeps objects nearer upright (the same range for every class).
+        background (`str`, *optional*, defaults to `"gradient"`):
+            What the scene is composited onto: `gradient` (a smooth ramp between two random colours) or `plain` (a
+            random mid grey, 0.35-0.65); both with mild pixel noise, and neither depends on the class.
         shapenet_root (`str`, *optional*):
             Where the meshes go; defaults to `<output_dir>/ShapeNetCore.v2`.
         batch_size (`int`, *optional*, defaults to `32`):
@@ -129,6 +139,10 @@ class SynthObManConfig:
     max_occlusion: float = field(default=0.6, metadata={"help": "Highest target share of the object hidden."})
     min_distance: float = field(default=0.6, metadata={"help": "Nearest object distance from the camera (m)."})
     max_distance: float = field(default=0.8, metadata={"help": "Farthest object distance from the camera (m)."})
+    max_roll: float = field(
+        default=180.0, metadata={"help": "Largest in-plane turn of the object either side of upright (degrees)."}
+    )
+    background: str = field(default="gradient", metadata={"help": "gradient (two random colours) or plain (grey)."})
     shapenet_root: str | None = field(default=None, metadata={"help": "Mesh root; defaults to OUT/ShapeNetCore.v2."})
     batch_size: int = field(default=32, metadata={"help": "Samples rendered together."})
     num_proc: int = field(default=1, metadata={"help": "Worker processes."})
@@ -189,6 +203,8 @@ def run_synth_obman(config: SynthObManConfig) -> SynthSummary:
         classes=classes,
         occlusion_range=(config.min_occlusion, config.max_occlusion),
         object_distance=(config.min_distance, config.max_distance),
+        max_roll=config.max_roll,
+        background=config.background,
         shapenet_root=config.shapenet_root,
         batch_size=config.batch_size,
         num_proc=config.num_proc,
@@ -205,6 +221,8 @@ def generate_obman_split(
     classes: Sequence[str | None] | None = None,
     occlusion_range: tuple[float, float] = (0.1, 0.6),
     object_distance: tuple[float, float] = (0.6, 0.8),
+    max_roll: float = 180.0,
+    background: str = "gradient",
     shapenet_root: str | os.PathLike | None = None,
     batch_size: int = 32,
     num_proc: int = 1,
@@ -227,6 +245,9 @@ def generate_obman_split(
             as the hand allows; the meta records the achieved value.
         object_distance (`tuple[float, float]`, *optional*, defaults to `(0.6, 0.8)`):
             Range the object's distance from the camera (metres, along its axis) is drawn from.
+        max_roll (`float`, *optional*, defaults to 180.0): Largest in-plane turn of the object either side of
+            upright, in degrees (see [`SynthObManConfig`]).
+        background (`str`, *optional*, defaults to `"gradient"`): One of `BACKGROUNDS` (see [`SynthObManConfig`]).
         shapenet_root (`str` or `os.PathLike`, *optional*): Where meshes go; defaults to `root/ShapeNetCore.v2`.
         batch_size (`int`, *optional*, defaults to 32): Samples rendered together.
         num_proc (`int`, *optional*, defaults to 1): Worker processes (each renders whole batches).
@@ -245,6 +266,10 @@ def generate_obman_split(
     near, far = object_distance
     if not 0.0 < near <= far:
         raise ValueError(f"object_distance must satisfy 0 < near <= far (metres), got {object_distance}.")
+    if not 0.0 <= max_roll <= 180.0:
+        raise ValueError(f"max_roll must be between 0 and 180 (degrees either side of upright), got {max_roll}.")
+    if background not in BACKGROUNDS:
+        raise ValueError(f"background must be one of {list(BACKGROUNDS)}, got {background!r}.")
     if ids is None and n < 1:
         raise ValueError(f"n must be at least 1 (the number of samples to write), got {n}.")
     ids = [obman_sample_id(i) for i in (ids if ids is not None else range(n))]
@@ -270,8 +295,7 @@ def generate_obman_split(
             split,
             ids[i : i + batch_size],
             classes[i : i + batch_size],
-            occlusion_range,
-            object_distance,
+            _SceneSettings(occlusion_range, object_distance, np.deg2rad(max_roll), background),
         )
         for i in range(0, len(ids), batch_size)
     ]
@@ -289,7 +313,14 @@ def generate_obman_split(
             bar.update(len(batch_result))
     bar.close()
     _record_provenance(
-        root, split, seed=seed, num_samples=len(ids), occlusion_range=(low, high), object_distance=(near, far)
+        root,
+        split,
+        seed=seed,
+        num_samples=len(ids),
+        occlusion_range=(low, high),
+        object_distance=(near, far),
+        max_roll=max_roll,
+        background=background,
     )
     summary = SynthSummary(
         root=root,
@@ -357,6 +388,16 @@ def _record_provenance(root: Path, split: str, **settings) -> None:
     marker.write_text(json.dumps(provenance, indent=2, sort_keys=True) + "\n")
 
 
+@dataclass(frozen=True)
+class _SceneSettings:
+    """The ranges every scene of a split is drawn from (see [`generate_obman_split`])."""
+
+    occlusion_range: tuple[float, float]
+    object_distance: tuple[float, float]
+    max_roll: float  # radians
+    background: str
+
+
 @dataclass
 class _Scene:
     """One sample's geometry, in the OpenCV camera frame, before rendering."""
@@ -388,19 +429,21 @@ def _rotation(axis: int, angle: float) -> np.ndarray:
     return rotation
 
 
-def _build_scene(seed, split, sample_id, class_name, occlusion_range, object_distance) -> _Scene:
+def _build_scene(seed, split, sample_id, class_name, settings: _SceneSettings) -> _Scene:
     rng = _sample_rng(seed, split, sample_id)
     class_name = class_name or OCC_CLASSES[rng.integers(len(OCC_CLASSES))]
     mesh = make_object_mesh(class_name, rng)
     obj_scale = CLASS_DIAGONAL_METRES[class_name] * rng.uniform(0.9, 1.1)
     # Spin about the object's own axis, tilt towards the camera, then roll in the image plane: long objects stay
-    # mostly side-on, as they are when held.
+    # mostly side-on, as they are when held. A roll of pi is upright (the mesh's +y is up, the camera's +y down).
     rotation = (
-        _rotation(2, rng.uniform(0, 2 * np.pi))
+        _rotation(2, np.pi + rng.uniform(-settings.max_roll, settings.max_roll))
         @ _rotation(0, rng.uniform(-0.9, 0.9))
         @ _rotation(1, rng.uniform(0, 2 * np.pi))
     )
-    translation = np.array([rng.uniform(-0.02, 0.02), rng.uniform(-0.02, 0.02), rng.uniform(*object_distance)])
+    translation = np.array(
+        [rng.uniform(-0.02, 0.02), rng.uniform(-0.02, 0.02), rng.uniform(*settings.object_distance)]
+    )
     object_to_camera = np.eye(4)
     object_to_camera[:3, :3] = obj_scale * rotation
     object_to_camera[:3, 3] = translation
@@ -423,7 +466,7 @@ def _build_scene(seed, split, sample_id, class_name, occlusion_range, object_dis
         hand_faces=hand.faces,
         num_palm_faces=hand.num_palm_faces,
         hand_joints=hand.joints @ hand_rotation.T + hand_center,
-        target_occlusion=float(rng.uniform(*occlusion_range)),
+        target_occlusion=float(rng.uniform(*settings.occlusion_range)),
     )
 
 
@@ -486,14 +529,17 @@ def _encode_depth(depth: np.ndarray) -> tuple[np.ndarray, float, float]:
     return np.where(foreground, np.rint(scaled), 0).astype(np.uint8), low, high
 
 
-def _background(rng: np.random.Generator) -> np.ndarray:
-    """A smooth random two-colour gradient with mild noise, `[H, W, 3]` in [0, 1]."""
+def _background(rng: np.random.Generator, kind: str) -> np.ndarray:
+    """A background of `kind` (see `BACKGROUNDS`) with mild noise, `[H, W, 3]` in [0, 1]."""
     size = OBMAN_IMAGE_SIZE
-    a, b = rng.uniform(0.1, 0.9, size=(2, 3))
-    angle = rng.uniform(0, 2 * np.pi)
-    coords = np.linspace(-1, 1, size)
-    ramp = (np.cos(angle) * coords[None, :] + np.sin(angle) * coords[:, None] + 1.5) / 3.0
-    image = a + (b - a) * ramp[..., None]
+    if kind == "plain":
+        image = np.full((size, size, 3), rng.uniform(0.35, 0.65))
+    else:
+        a, b = rng.uniform(0.1, 0.9, size=(2, 3))
+        angle = rng.uniform(0, 2 * np.pi)
+        coords = np.linspace(-1, 1, size)
+        ramp = (np.cos(angle) * coords[None, :] + np.sin(angle) * coords[:, None] + 1.5) / 3.0
+        image = a + (b - a) * ramp[..., None]
     return np.clip(image + 0.02 * rng.standard_normal(size=image.shape, dtype=np.float32), 0, 1)
 
 
@@ -509,11 +555,9 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def _write_batch(
-    split_dir, shapenet_root, seed, split, ids, classes, occlusion_range, object_distance
+    split_dir, shapenet_root, seed, split, ids, classes, settings: _SceneSettings
 ) -> list[tuple[str, float]]:
-    scenes = [
-        _build_scene(seed, split, i, c, occlusion_range, object_distance) for i, c in zip(ids, classes, strict=True)
-    ]
+    scenes = [_build_scene(seed, split, i, c, settings) for i, c in zip(ids, classes, strict=True)]
 
     object_fragments, object_verts, object_tris = _render(
         [s.object_vertices for s in scenes], [s.mesh_faces for s in scenes]
@@ -558,12 +602,12 @@ def _write_batch(
         segm = np.stack([full, hand_alone, np.where(amodal, OBJECT_SEGM_VALUE, 0)], axis=-1).astype(np.uint8)
         visibility = float(visible_object.sum()) / max(int(amodal.sum()), 1)
 
-        background = _background(scene.rng)
+        backdrop = _background(scene.rng, settings.background)
         rgb = np.where(
-            hand_in_front[..., None], hand_rgb[b], np.where(visible_object[..., None], object_rgb[b], background)
+            hand_in_front[..., None], hand_rgb[b], np.where(visible_object[..., None], object_rgb[b], backdrop)
         )
-        rgb_obj = np.where(amodal[..., None], object_rgb[b], background)
-        rgb_hand = np.where((hand_faces >= 0)[..., None], hand_rgb[b], background)
+        rgb_obj = np.where(amodal[..., None], object_rgb[b], backdrop)
+        rgb_hand = np.where((hand_faces >= 0)[..., None], hand_rgb[b], backdrop)
         full_depth = np.minimum(object_depth[b], np.where(hand_faces >= 0, hand_depth[b], np.inf))
         depth_channels = [_encode_depth(d) for d in (full_depth, hand_depth[b], object_depth[b])]
 

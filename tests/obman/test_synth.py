@@ -3,8 +3,9 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from occ_hf.obman import OCC_CLASSES, ObManSplit, generate_obman_split, read_id_list
+from occ_hf.obman import OCC_CLASSES, ObManSplit, generate_obman_split, read_id_list, read_segm
 from occ_hf.obman.shapes import make_object_mesh
 
 from ..testing_utils import seed_file
@@ -158,3 +159,48 @@ def test_an_unreachable_occlusion_is_counted_and_warned(tmp_path, caplog):
         )
     assert summary.to_dict()["num_off_target"] == summary.num_off_target > 0
     assert f"{summary.num_off_target} of 4 samples missed the requested occlusion [0.98, 0.99]" in caplog.text
+
+
+def _principal_axis_degrees(mask: np.ndarray) -> float:
+    """Angle of a mask's long axis from the image's vertical, in degrees (0-90)."""
+    ys, xs = np.nonzero(mask)
+    covariance = np.cov(np.stack([xs, ys]))
+    x, y = np.linalg.eigh(covariance)[1][:, -1]
+    return float(np.degrees(np.arctan2(abs(x), abs(y))))
+
+
+def test_max_roll_keeps_objects_upright_and_plain_backgrounds_are_grey(tmp_path):
+    classes = ["bottle", "remote"] * 3  # both long along the mesh's own (y) axis
+    kept = generate_obman_split(
+        tmp_path / "upright", ids=range(6), classes=classes, max_roll=0, background="plain", progress=False
+    )
+    turned = generate_obman_split(tmp_path / "any", ids=range(6), classes=classes, seed=1, progress=False)
+    angles = {}
+    for name, summary in (("upright", kept), ("any", turned)):
+        split = ObManSplit(summary.root, "train")
+        angles[name] = [_principal_axis_degrees(read_segm(s.segm_path)[..., 2] == 100) for s in split]
+    # Tilting towards the camera and spinning about its own axis leave such an object's axis vertical in the image.
+    assert max(angles["upright"]) < 10, angles
+    assert max(angles["any"]) > 20, angles
+
+    for sample in ObManSplit(tmp_path / "upright", "train"):
+        rgb = np.asarray(Image.open(sample.rgb_path), dtype=float)
+        background = read_segm(sample.segm_path)[..., 0] == 0
+        level = rgb[background].mean(axis=0)
+        # One grey level (JPEG keeps the channels within a few values of each other), between 0.35 and 0.65.
+        assert np.ptp(level) < 4 and 0.33 * 255 < level.mean() < 0.67 * 255, level
+    provenance = json.loads((tmp_path / "upright" / "occ_hf_synth.json").read_text())["splits"]["train"]
+    assert provenance["max_roll"] == 0 and provenance["background"] == "plain"
+
+
+@pytest.mark.parametrize(
+    ("setting", "match"),
+    [
+        ({"background": "photo"}, r"background must be one of \['gradient', 'plain'\], got 'photo'"),
+        ({"max_roll": 200}, "max_roll must be between 0 and 180"),
+    ],
+)
+def test_scene_settings_are_checked_before_anything_is_written(tmp_path, setting, match):
+    with pytest.raises(ValueError, match=match):
+        generate_obman_split(tmp_path / "out", n=2, progress=False, **setting)
+    assert not (tmp_path / "out").exists()
