@@ -3,7 +3,8 @@
 Each experiment generates (once, cached under `--work_dir`) an ObMan-format train and test split with
 `generate_obman_split`, renders their 3D views from the known meshes, turns the class-question rows into tensors
 with `preprocess_chat_rows` (the tensors the demo's SFT1 trains on), trains a fresh tiny OccInternVL on them and
-scores Description (the greedy class answer, exact match) on the held-out images and views with `recognize`.
+scores Description (the greedy class answer, exact match) with `recognize` on the held-out images (`test_rgb`),
+the same scenes without the hand (`rgb_obj/`, `test_obj`) and their 3D views (`test_view`).
 
 Subcommands:
 
@@ -26,12 +27,17 @@ per experiment; benchmarks/README.md ("The demo: why SFT1 learned little") recor
 import argparse
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 
 def split_root(args) -> Path:
     low, high = args.obj_distance
     name = f"n{args.num_train}-{args.num_test}_s{args.seed}_d{low}-{high}_o{args.occlusion[0]}-{args.occlusion[1]}"
+    if args.background != "gradient":
+        name += f"_bg-{args.background}"
+    if args.max_roll != 180:
+        name += f"_roll{args.max_roll:g}"
     return Path(args.work_dir) / name
 
 
@@ -51,6 +57,8 @@ def ensure_splits(args) -> Path:
             split=split,
             occlusion_range=tuple(args.occlusion),
             object_distance=tuple(args.obj_distance),
+            max_roll=args.max_roll,
+            background=args.background,
             num_proc=1,
             overwrite=True,
             progress=False,
@@ -99,15 +107,90 @@ def chat_dataset(images, labels):
 def new_model(args, out: Path):
     from occ_hf.models.occ_internvl.tiny_occ_internvl import TinyOccInternVLConfig, init_tiny_checkpoint
 
-    config = TinyOccInternVLConfig(output_dir=str(out), seed=args.seed, image_size=args.image_size, overwrite=True)
-    return init_tiny_checkpoint(config)
+    config = TinyOccInternVLConfig(
+        output_dir=str(out),
+        seed=args.seed,
+        image_size=args.image_size,
+        patch_size=args.patch_size,
+        hidden_size=args.hidden_size,
+        num_hidden_layers=args.num_hidden_layers,
+        intermediate_size=args.intermediate_size,
+        overwrite=True,
+    )
+    model, processor = init_tiny_checkpoint(config)
+    if args.layer_scale is not None:
+        import torch
+
+        with torch.no_grad():
+            for name, parameter in model.named_parameters():
+                if name.endswith(("lambda_1", "lambda_2")):
+                    parameter.fill_(args.layer_scale)
+    return model, processor
 
 
-def describe_accuracy(model, processor, images, labels) -> float:
+def describe_answers(model, processor, images) -> list:
+    """The greedy class answer (a class name, or `None`) to each image."""
     model.eval()
     results = model.recognize(images, processor=processor, batch_size=64, max_new_tokens=12)
     model.train()
-    return sum(r.describe_label == c for r, c in zip(results, labels, strict=True)) / len(labels)
+    return [r.describe_label for r in results]
+
+
+def describe_accuracy(model, processor, images, labels) -> float:
+    answers = describe_answers(model, processor, images)
+    return sum(a == c for a, c in zip(answers, labels, strict=True)) / len(labels)
+
+
+def class_probabilities(model, processor, images):
+    """`[N, 8]` softmax over the eight class answers' log-likelihoods ("The object is X.") for each image."""
+    import numpy as np
+    import torch
+
+    from occ_hf.obman import OCC_CLASSES
+    from occ_hf.train.preprocess import ProcessedChatCollator, preprocess_chat_rows
+
+    rows = chat_dataset([image for image in images for _ in OCC_CLASSES], [c for _ in images for c in OCC_CLASSES])
+    processed = preprocess_chat_rows(rows, processor, max_length=512)
+    collator = ProcessedChatCollator(pad_token_id=processor.tokenizer.pad_token_id)
+    scores = []
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(processed), 128):
+            batch = collator([processed[i] for i in range(start, min(start + 128, len(processed)))])
+            labels = batch.pop("labels")[:, 1:]  # [B, T - 1], the next token at each position
+            log_probs = torch.log_softmax(model(**batch).logits[:, :-1].float(), -1)
+            token = log_probs.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+            scores += (token * (labels != -100)).sum(-1).tolist()
+    model.train()
+    scores = np.asarray(scores).reshape(len(images), len(OCC_CLASSES))
+    probabilities = np.exp(scores - scores.max(1, keepdims=True))
+    return probabilities / probabilities.sum(1, keepdims=True)
+
+
+def clarity_signal(model, processor, images, labels, occlusion) -> dict:
+    """How well a clarity answer could do: SFT1's own confidence (top class probability) as a predictor of its
+    mistakes (AUC, and the best Reflection of "clear" for the most confident 30-70%), and the occlusion's AUC."""
+    import numpy as np
+
+    from occ_hf.obman import OCC_CLASSES
+
+    probabilities = class_probabilities(model, processor, images)
+    right = probabilities.argmax(1) == np.array([OCC_CLASSES.index(c) for c in labels])
+    confidence, occlusion = probabilities.max(1), np.asarray(occlusion)
+
+    def auc(positive, negative):
+        return float(np.mean(positive[:, None] > negative[None, :])) if len(positive) and len(negative) else None
+
+    reflection = {
+        share: float(np.mean((confidence >= np.quantile(confidence, 1 - share)) == right)) for share in (0.3, 0.5, 0.7)
+    }
+    return {
+        "description": round(float(right.mean()), 3),
+        "best_constant": round(float(max(right.mean(), 1 - right.mean())), 3),
+        "confidence_auc": round(auc(confidence[right], confidence[~right]), 3),
+        "occlusion_auc": round(auc(occlusion[~right], occlusion[right]), 3),
+        "reflection_by_confidence": {share: round(value, 3) for share, value in reflection.items()},
+    }
 
 
 def train_loop(args, model, processed, collator, evaluate):
@@ -200,14 +283,19 @@ def cmd_train(args):
         train_rows.append(images_of(root, "train", rows))
     images = [image for _, split_images, _ in train_rows for image in split_images]
     labels = [label for _, _, split_labels in train_rows for label in split_labels]
+    # SFT1's accuracy on images it trained on: what the seed's clarity labels are made from.
+    train_rgb, train_labels = train_rows[0][1][: args.num_test], train_rows[0][2][: args.num_test]
     _, test_rgb, test_labels = images_of(root, "test", "rgb")
+    _, test_obj, _ = images_of(root, "test", "rgb_obj")
     _, test_view, _ = images_of(root, "test", "view")
     run_dir = Path(args.work_dir) / f"run-{time.time_ns()}"
     model, processor = new_model(args, run_dir / "tiny")
 
     def evaluate():
         return {
+            "train_rgb": round(describe_accuracy(model, processor, train_rgb, train_labels), 3),
             "test_rgb": round(describe_accuracy(model, processor, test_rgb, test_labels), 3),
+            "test_obj": round(describe_accuracy(model, processor, test_obj, test_labels), 3),
             "test_view": round(describe_accuracy(model, processor, test_view, test_labels), 3),
             "seconds": round(time.perf_counter() - started, 1),
         }
@@ -220,16 +308,30 @@ def cmd_train(args):
         generator=torch.Generator().manual_seed(args.seed),
     )
     log = train_loop(args, model, processed, collator, evaluate)
+    # The most frequent mistakes on the held-out images, "true->answered": which classes the hand makes alike.
+    answers = describe_answers(model, processor, test_rgb)
+    confusions = Counter(f"{c}->{a}" for c, a in zip(test_labels, answers, strict=True) if a != c)
+    test_occlusion = [sample.occlusion for sample in samples(root, "test")]
+    signal = clarity_signal(model, processor, test_rgb, test_labels, test_occlusion)
     result = {
         "rows": args.rows,
         "steps": args.steps,
         "lr": args.lr,
         "image_size": args.image_size,
+        "patch_size": args.patch_size,
+        "hidden_size": args.hidden_size,
+        "num_hidden_layers": args.num_hidden_layers,
+        "intermediate_size": args.intermediate_size,
+        "layer_scale": args.layer_scale,
         "obj_distance": args.obj_distance,
         "occlusion": args.occlusion,
+        "max_roll": args.max_roll,
+        "background": args.background,
         "num_train_images": len(images),
         "augment": args.augment,
         "final": log[-1],
+        "confusions": dict(confusions.most_common(6)),
+        "clarity_signal": signal,
     }
     print("RESULT " + json.dumps(result), flush=True)
 
@@ -243,6 +345,8 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--obj_distance", type=float, nargs=2, default=[0.6, 0.8])
     parser.add_argument("--occlusion", type=float, nargs=2, default=[0.1, 0.6])
+    parser.add_argument("--max_roll", type=float, default=180.0, help="in-plane turn either side of upright (deg)")
+    parser.add_argument("--background", default="gradient", choices=["gradient", "plain", "dark"])
     parser.add_argument("--rows", nargs="+", default=["rgb"], choices=["rgb", "rgb_obj", "view"])
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--eval_every", type=int, default=200)
@@ -250,6 +354,11 @@ def main():
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--image_size", type=int, default=112)
+    parser.add_argument("--patch_size", type=int, default=14)
+    parser.add_argument("--hidden_size", type=int, default=64)
+    parser.add_argument("--num_hidden_layers", type=int, default=2)
+    parser.add_argument("--intermediate_size", type=int, default=256)
+    parser.add_argument("--layer_scale", type=float, default=None, help="vision layer scale (InternVL's is 0.1)")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()

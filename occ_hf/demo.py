@@ -68,7 +68,17 @@ class DemoConfig:
         min_distance (`float`, *optional*, defaults to `0.4`), max_distance (`float`, *optional*, defaults to `0.5`):
             Range of the objects' distance from the camera in the generated splits, in metres: nearer than
             synth-obman's default (0.6-0.8 m, about ObMan's), so that an object spans more of the tiny model's
-            112 px input (benchmarks/README.md measured the gain).
+            112 px input.
+        max_roll (`float`, *optional*, defaults to `30.0`):
+            Largest in-plane turn of the objects either side of upright, in degrees (synth-obman's default, 180,
+            turns them any way, as ObMan's grasps do): a tiny model trained from scratch for minutes cannot learn a
+            shape at every rotation.
+        min_occlusion (`float`, *optional*, defaults to `0.0`), max_occlusion (`float`, *optional*, defaults to `0.5`):
+            Range of the share of each object that the hand hides (synth-obman's default: 0.1-0.6).
+        background (`str`, *optional*, defaults to `"plain"`):
+            What the scenes are composited onto: a plain grey (synth-obman's default is a two-colour gradient).
+            Every one of these departs from ObMan the same way for every class (no class cue); benchmarks/README.md
+            ("The demo") measures what each is worth.
         seed (`int`, *optional*, defaults to `0`):
             Seed of the whole run (data, model, training).
         num_proc (`int`, *optional*, defaults to `2`):
@@ -77,7 +87,7 @@ class DemoConfig:
     > Parameters that control the training
 
     Parameters:
-        sft1_steps (`int`, *optional*, defaults to `2400`), sft2_steps (`int`, *optional*, defaults to `200`),
+        sft1_steps (`int`, *optional*, defaults to `1200`), sft2_steps (`int`, *optional*, defaults to `200`),
         mpo_steps (`int`, *optional*, defaults to `40`):
             Optimizer steps of each stage; 0 skips the stage (the next starts from the previous checkpoint).
         batch_size (`int`, *optional*, defaults to `32`):
@@ -94,14 +104,47 @@ class DemoConfig:
     num_test: int = field(default=256, metadata={"help": "Samples in the generated test split."})
     min_distance: float = field(default=0.4, metadata={"help": "Nearest object distance from the camera (m)."})
     max_distance: float = field(default=0.5, metadata={"help": "Farthest object distance from the camera (m)."})
+    max_roll: float = field(default=30.0, metadata={"help": "Largest in-plane turn of an object from upright (deg)."})
+    min_occlusion: float = field(default=0.0, metadata={"help": "Lowest share of an object the hand hides."})
+    max_occlusion: float = field(default=0.5, metadata={"help": "Highest share of an object the hand hides."})
+    background: str = field(default="plain", metadata={"help": "plain (grey) or gradient (two random colours)."})
     seed: int = field(default=0, metadata={"help": "Seed of the whole run."})
     num_proc: int = field(default=2, metadata={"help": "Worker processes for generation."})
-    sft1_steps: int = field(default=2400, metadata={"help": "Steps of SFT1 (class question; 0 skips)."})
+    sft1_steps: int = field(default=1200, metadata={"help": "Steps of SFT1 (class question; 0 skips)."})
     sft2_steps: int = field(default=200, metadata={"help": "Steps of SFT2 (+ clarity question; 0 skips)."})
     mpo_steps: int = field(default=40, metadata={"help": "Steps of MPO (clarity preference pairs; 0 skips)."})
     batch_size: int = field(default=32, metadata={"help": "Rows per SFT step (MPO: half)."})
     learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate of SFT1."})
     device: str = field(default="cpu", metadata={"help": "cpu or cuda, for training and evaluation."})
+
+    def __post_init__(self):
+        # Checked here, where the user gives them, so that a wrong value stops the demo before minutes of generation.
+        from .obman.synth import BACKGROUNDS
+
+        for name in ("num_train", "num_test", "batch_size", "num_proc"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be at least 1, got {getattr(self, name)}.")
+        for name in ("sft1_steps", "sft2_steps", "mpo_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name} must be 0 (skip the stage) or more, got {getattr(self, name)}.")
+        if not 0.0 < self.min_distance <= self.max_distance:
+            raise ValueError(
+                f"--min_distance and --max_distance must satisfy 0 < min <= max (metres), got "
+                f"{self.min_distance} and {self.max_distance}."
+            )
+        if not 0.0 <= self.min_occlusion <= self.max_occlusion < 1.0:
+            raise ValueError(
+                f"--min_occlusion and --max_occlusion must satisfy 0 <= min <= max < 1, got {self.min_occlusion} "
+                f"and {self.max_occlusion}."
+            )
+        if not 0.0 <= self.max_roll <= 180.0:
+            raise ValueError(f"--max_roll must be between 0 and 180 (degrees), got {self.max_roll}.")
+        if self.background not in BACKGROUNDS:
+            raise ValueError(f"--background must be one of {', '.join(BACKGROUNDS)}, got {self.background!r}.")
+        if not self.learning_rate > 0:
+            raise ValueError(f"--learning_rate must be positive, got {self.learning_rate}.")
+        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ValueError(f"--device must be cpu or cuda (or cuda:N), got {self.device!r}.")
 
 
 def run_demo(config: DemoConfig) -> dict:
@@ -130,7 +173,10 @@ def run_demo(config: DemoConfig) -> dict:
             n=n,
             seed=config.seed,
             split=split,
+            occlusion_range=(config.min_occlusion, config.max_occlusion),
             object_distance=(config.min_distance, config.max_distance),
+            max_roll=config.max_roll,
+            background=config.background,
             num_proc=config.num_proc,
             overwrite=True,
         )

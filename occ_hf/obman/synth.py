@@ -81,8 +81,9 @@ _AUTHORS_SHAPENET_ROOT = "/sequoia/data2/dataset/shapenet/ShapeNetCore.v2"
 _JPEG_QUALITY = 90
 _PNG_LEVEL = 3  # OpenCV's default PNG compression, which ObMan's writer used
 # What the object and hand are composited onto (ObMan's writer used real photos, which cannot be shipped):
-# `gradient`, a random two-colour ramp, or `plain`, one mid grey level; both with mild pixel noise.
-BACKGROUNDS = ("gradient", "plain")
+# `gradient`, a random two-colour ramp, `plain`, one mid grey level, or `dark`, one dark grey level (below every
+# object colour's brightness); all with mild pixel noise.
+BACKGROUNDS = ("gradient", "plain", "dark")
 _SKIN_TONES = np.array([[0.96, 0.80, 0.69], [0.88, 0.67, 0.53], [0.76, 0.54, 0.40], [0.55, 0.38, 0.26]])
 
 
@@ -113,8 +114,9 @@ class SynthObManConfig:
             Largest turn of the object in the image plane (about the camera's axis) either side of upright, in
             degrees: 180 turns it any way; less keeps objects nearer upright (the same range for every class).
         background (`str`, *optional*, defaults to `"gradient"`):
-            What the scene is composited onto: `gradient` (a smooth ramp between two random colours) or `plain` (a
-            random mid grey, 0.35-0.65); both with mild pixel noise, and neither depends on the class.
+            What the scene is composited onto: `gradient` (a smooth ramp between two random colours), `plain` (a
+            random mid grey, 0.35-0.65) or `dark` (a random dark grey, 0.05-0.25, below every object's base
+            colour); all with mild pixel noise, and none depends on the class.
         shapenet_root (`str`, *optional*):
             Where the meshes go; defaults to `<output_dir>/ShapeNetCore.v2`.
         batch_size (`int`, *optional*, defaults to `32`):
@@ -142,7 +144,9 @@ class SynthObManConfig:
     max_roll: float = field(
         default=180.0, metadata={"help": "Largest in-plane turn of the object either side of upright (degrees)."}
     )
-    background: str = field(default="gradient", metadata={"help": "gradient (two random colours) or plain (grey)."})
+    background: str = field(
+        default="gradient", metadata={"help": "gradient (two random colours), plain (grey) or dark (dark grey)."}
+    )
     shapenet_root: str | None = field(default=None, metadata={"help": "Mesh root; defaults to OUT/ShapeNetCore.v2."})
     batch_size: int = field(default=32, metadata={"help": "Samples rendered together."})
     num_proc: int = field(default=1, metadata={"help": "Worker processes."})
@@ -534,6 +538,8 @@ def _background(rng: np.random.Generator, kind: str) -> np.ndarray:
     size = OBMAN_IMAGE_SIZE
     if kind == "plain":
         image = np.full((size, size, 3), rng.uniform(0.35, 0.65))
+    elif kind == "dark":
+        image = np.full((size, size, 3), rng.uniform(0.05, 0.25))
     else:
         a, b = rng.uniform(0.1, 0.9, size=(2, 3))
         angle = rng.uniform(0, 2 * np.pi)

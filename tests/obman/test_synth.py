@@ -196,7 +196,7 @@ def test_max_roll_keeps_objects_upright_and_plain_backgrounds_are_grey(tmp_path)
 @pytest.mark.parametrize(
     ("setting", "match"),
     [
-        ({"background": "photo"}, r"background must be one of \['gradient', 'plain'\], got 'photo'"),
+        ({"background": "photo"}, r"background must be one of \['gradient', 'plain', 'dark'\], got 'photo'"),
         ({"max_roll": 200}, "max_roll must be between 0 and 180"),
     ],
 )
