@@ -1,8 +1,8 @@
 """Evaluation speed in one script: the seed's loop, `recognize()` and the whole `occ-hf eval`, on the same generated
 ObMan-format test split with its rendered 3D views.
 
-- `seed loop`: what the seed's evaluation does, one image at a time, one `generate` per stage, the history and the
-  pixels sent again at every turn (`recognize([image], batch_size=1, reuse_cache=False)`);
+- `seed loop`: what the seed's evaluation does, written plainly here: one image at a time, the processor and one
+  `generate` per stage, the history and the pixels processed and sent again at every turn (`seed_recognize`);
 - `recognize`: OccInternVL's batched three-stage inference at each `--batch_size`;
 - `occ-hf eval`: `run_eval` end to end (the `occ-obman-cot` test config built from the raw split, image decoding and
   processing, the three stages, scoring and the report), its wall time.
@@ -89,6 +89,50 @@ def load_images(root: Path, views: Path, count: int):
     return images, view_images
 
 
+def seed_recognize(model, processor, image, view):
+    """One image through the seed's three stages, as its evaluation loop runs them: every turn is the whole
+    conversation through the processor (pixels processed again) and one `generate`, no cache kept. Written apart from
+    `recognize()` so that the agreement figure compares two implementations."""
+    import torch
+
+    from occ_hf.models.occ_internvl.modeling_occ_internvl import OccRecognition
+    from occ_hf.models.occ_internvl.processing_occ_internvl import question_content
+    from occ_hf.models.occ_internvl.prompts_occ_internvl import IMAGE_MARKER, PromptStyle, parse_clarity
+
+    config = model.config
+    style = PromptStyle.from_dict(config.prompt_style, config.prompts[config.prompt_style])
+
+    def say(messages, question, images):
+        messages.append({"role": "user", "content": question_content(question, images)})
+        inputs = processor.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
+        ).to(model.device)
+        if "pixel_values" in inputs:
+            inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+        with torch.no_grad():
+            output = model.generate(**inputs, max_new_tokens=config.max_new_tokens, do_sample=False)
+        answer = processor.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+        messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
+        return answer
+
+    result, messages = OccRecognition(), []
+    for turn, question in enumerate(style.describe):
+        result.describe.append(say(messages, question, [image] * question.count(IMAGE_MARKER) if turn == 0 else []))
+    result.reflect = say(messages, style.reflect_at_inference, [])
+    result.clear = parse_clarity(result.reflect)
+    if style.class_in_describe:
+        result.describe_label = result.label = style.parse_class(result.describe[-1], config.class_names)
+    if result.clear is False:
+        result.label = None
+        if view is not None:
+            result.decide = say([], style.decide, [view] * style.decide.count(IMAGE_MARKER))
+            result.used_view, result.label = True, style.parse_class(result.decide, config.class_names)
+    elif not style.class_in_describe:
+        result.decide = say(messages, style.decide_in_conversation, [])
+        result.label = style.parse_class(result.decide, config.class_names)
+    return result
+
+
 def main(argv=None) -> dict:
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -121,7 +165,7 @@ def main(argv=None) -> dict:
 
         def seed_loop():
             return [
-                model.recognize([image], views=[view], processor=processor, batch_size=1, reuse_cache=False)[0]
+                seed_recognize(model, processor, image, view)
                 for image, view in zip(images[:seed_count], view_images[:seed_count], strict=True)
             ]
 
