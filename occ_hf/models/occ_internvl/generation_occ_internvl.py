@@ -112,7 +112,9 @@ class BatchedChat:
         self.attention_mask = torch.cat([inputs["attention_mask"].cpu(), (~after_eos).long()], dim=-1)
         self.cache = output.cache
         answer_ids = generated.masked_fill(after_eos | is_eos, self.pad_token_id)
-        answers = [text.strip() for text in self.processor.batch_decode(answer_ids, skip_special_tokens=True)]
+        # Lists, not a tensor: the tokenizer converts a tensor element by element in Python.
+        decoded = self.processor.batch_decode(answer_ids.tolist(), skip_special_tokens=True)
+        answers = [text.strip() for text in decoded]
         for row, answer in enumerate(answers):
             self.messages[row].append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
         return answers
