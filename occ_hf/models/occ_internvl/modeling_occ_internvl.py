@@ -77,6 +77,33 @@ def _image_list(images, name: str, allow_none: bool = False) -> list:
     return images
 
 
+def _encode_repeated_images_once(module, args: tuple, kwargs: dict):
+    """
+    Forward pre-hook of the inner `InternVLModel`: when the second half of `pixel_values` repeats the first, the
+    vision tower and projector run on the first half only and the features are used for both halves.
+
+    Preference training batches are laid out so: TRL's preference collator puts the chosen sequences first and the
+    rejected ones after, each on the same images, so a forward of a batch of pairs would encode every image twice
+    (and the reference model twice more). The result is the same function: the features of an image do not depend on
+    the batch, and the gradient of the shared features is the sum of both halves', as it would be computed twice.
+    Anything else (distinct images, features given as `mm_encoder_outputs`, as `generate` passes them) is left alone.
+    """
+    pixel_values = kwargs.get("pixel_values")
+    if pixel_values is None or kwargs.get("mm_encoder_outputs") is not None:
+        return None
+    half = pixel_values.shape[0] // 2
+    if half == 0 or pixel_values.shape[0] % 2 or not torch.equal(pixel_values[:half], pixel_values[half:]):
+        return None
+    image = module.get_image_features(
+        pixel_values=pixel_values[:half],
+        vision_feature_layer=kwargs.get("vision_feature_layer"),
+        vision_feature_select_strategy=kwargs.get("vision_feature_select_strategy"),
+        return_dict=True,
+    )
+    image.pooler_output = torch.cat([image.pooler_output, image.pooler_output])
+    return args, {**kwargs, "pixel_values": None, "mm_encoder_outputs": {"image": image}}
+
+
 def _unsharded_class(model_class: type) -> type:
     """`model_class` without the wrapper classes that torch's FSDP2 (`fully_shard`) puts in front of it: the first
     class of its MRO that torch.distributed did not define (the class itself when the model is not sharded)."""
@@ -100,6 +127,9 @@ class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
     def __init__(self, config: OccInternVLConfig):
         super().__init__(config)
         self._apply_freeze_vision()
+        # A hook on the inner model rather than an override of `forward`: TRL's fused LM head calls `self.model`
+        # directly, and that is the path preference training takes.
+        self.model.register_forward_pre_hook(_encode_repeated_images_once, with_kwargs=True)
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
