@@ -5,7 +5,8 @@ ObMan-format test split with its rendered 3D views.
   `generate` per stage, the history and the pixels processed and sent again at every turn (`seed_recognize`);
 - `recognize`: OccInternVL's batched three-stage inference at each `--batch_size`;
 - `occ-hf eval`: `run_eval` end to end (the `occ-obman-cot` test config built from the raw split, image decoding and
-  processing, the three stages, scoring and the report), its wall time.
+  processing, the three stages, scoring and the report), its wall time; run twice, the second finding the test
+  config in datasets' cache.
 
 Images/s of each and the ratio to the seed loop; the share of images whose recognition (every stage's answer)
 equals the seed loop's. The model is `occ-hf init-tiny`'s by default, or random weights of a real shape
@@ -18,6 +19,7 @@ python benchmarks/bench_eval.py --shape 1b --device cuda --dtype bfloat16 --num_
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -192,16 +194,17 @@ def main(argv=None) -> dict:
                 device=args.device,
                 dtype=args.dtype,
             )
-            start = time.perf_counter()
-            report, _ = run_eval(eval_config)
-            seconds = time.perf_counter() - start
-            results.append(
-                {"run": "occ-hf eval (all of it)", "images": len(images), "seconds": seconds},
-            )
-            results[-1]["images_per_s"] = len(images) / seconds
-            results[-1]["metrics"] = {
-                name: report["metrics"][name]["accuracy"] for name in ("description", "decision")
-            }
+            # Twice: the first run builds the test config from the raw split (datasets caches it), the second finds
+            # it built, as every later evaluation of the same data does.
+            for index, name in enumerate(("occ-hf eval, dataset built", "occ-hf eval, dataset cached")):
+                start = time.perf_counter()
+                report, _ = run_eval(dataclasses.replace(eval_config, output_dir=str(work_dir / f"eval-{index}")))
+                seconds = time.perf_counter() - start
+                results.append({"run": name, "images": len(images), "seconds": seconds})
+                results[-1]["images_per_s"] = len(images) / seconds
+                results[-1]["metrics"] = {
+                    metric: report["metrics"][metric]["accuracy"] for metric in ("description", "decision")
+                }
     base = results[0]["images_per_s"]
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"{platform.machine()} CPU"
     print(f"evaluation at {args.shape} shape, {args.dtype}, on {device}, {len(images)} generated test images")
