@@ -9,7 +9,7 @@ import torch
 
 from occ_hf.cli import main, run
 from occ_hf.eval import EvalConfig, run_eval
-from occ_hf.eval.model_eval import load_test_rows, model_recognizer
+from occ_hf.eval.inference import load_test_rows, model_recognizer
 from occ_hf.obman import ObManSplit, generate_obman_split
 
 

@@ -3,7 +3,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from occ_hf.eval import EvalItem, RecognizerOutputError, Reference, predict, predict_sampled, score_predictions
+from occ_hf.eval import (
+    EvalItem,
+    RecognizerOutputError,
+    Reference,
+    predict,
+    predict_sampled,
+    score_predictions,
+)
 
 
 @dataclass

@@ -1,46 +1,152 @@
-"""`occ-hf eval --model M --dataset D`: run a checkpoint's three-stage recognition over test rows and score it.
+"""Runs a model's three-stage recognition over test rows in batches and collects one [`ImagePrediction`] per image.
 
-```bash
-occ-hf eval --model runs/tiny --dataset occ-obman-cot --data_dir data/obman --views_dir data/views
-occ-hf eval --model org/occ-internvl-1b --dataset org/occ-obman-cot --batch_size 32 --output_dir runs/eval-1b
-```
+The first step of evaluation with a model (predictions -> records -> metrics -> report; the other source of
+predictions is a file, `occ_hf.eval.predictions`). The model package supplies the recognizer (its `recognize()`,
+which asks Q1, the clarity question and, for the images it finds unclear, Q1 again on the 3D view); this module turns
+dataset rows into [`EvalItem`]s, batches them, keeps their ids, and treats failures as the seed does: an image whose
+inference raises gets no prediction (Description and Reflection leave it out, Decision counts it wrong) and the run
+goes on. Each record is built once, here, from the stage texts (`occ_hf.eval.records`).
+
 ```python
 rows = load_test_rows("occ-obman-cot", data_dir="data/obman", views_dir="data/views")
-predictions = predict(model_recognizer(model, processor), items_from_rows(rows), batch_size=16)
-report = score_predictions(references_from_rows(rows), predictions)
+items = items_from_rows(rows)
+predictions = predict(model_recognizer(model, processor), items, batch_size=16)
+sampling = model_recognizer(model, processor, generation_kwargs={"do_sample": True, "temperature": 0.7})
+voted = predict_sampled(sampling, items, k=5)
 ```
-
-The rows are the `test` config of `occ-obman-cot` (`image`, `view` or `None`, `id`, `label`, `occlusion`), built
-from raw ObMan by the plugin or read from a published parquet folder or Hub repo. Their labels and occlusion are the
-references; the model's `recognize()` answers through `occ_hf.eval.runner.predict` (batches, and the seed's rule for
-an image whose inference raises), and the records are scored on Description, Reflection and Decision as in
-`--predictions` mode. Beside the report, `predictions.json` keeps the answers in the seed's stage format with the
-3D-view answer (`{id: {object, clarity, view_answer}}`), so `occ-hf eval --predictions` re-scores the run.
 
 Images stay encoded (bytes) until their batch is recognised, so a full test set is never held decoded in memory.
 """
 
-from dataclasses import replace
-from pathlib import Path
-from typing import Any
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from .metrics import score_predictions
-from .predictions import save_seed_predictions
-from .records import Reference, normalize_sample_id
-from .report import write_report
-from .runner import EvalItem, Recognizer, predict, predict_sampled
+from .records import STAGES, ImagePrediction, PredictionSet, normalize_sample_id, vote_predictions
 
 
 __all__ = [
+    "EvalItem",
+    "Recognizer",
+    "RecognizerOutputError",
+    "StageTexts",
     "items_from_rows",
     "load_test_rows",
     "model_recognizer",
+    "predict",
+    "predict_sampled",
     "prompt_tables_for",
-    "references_from_rows",
-    "run_model_eval",
 ]
 
+logger = logging.getLogger(__name__)
+
 _REQUIRED_COLUMNS = ("id", "image", "label")
+
+
+class StageTexts(Protocol):
+    """What a recognizer returns per image: the raw text of each stage (a mapping with these keys also works)."""
+
+    description: str | None
+    clarity: str | None
+    view_answer: str | None
+
+
+Recognizer = Callable[[Sequence[Any], Sequence[Any | None]], Sequence[StageTexts | Mapping[str, str | None]]]
+"""`recognize(images, views)`: one result per image, in order; `views[i]` is `None` when image i has no 3D view."""
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    """One test image as the recognizer takes it.
+
+    Attributes:
+        sample_id (`str`): The image's id.
+        image (`Any`): What the recognizer reads (a path or a PIL image).
+        view (`Any`, *optional*): The 3D-reconstructed view, or `None` when there is none.
+    """
+
+    sample_id: str
+    image: Any
+    view: Any | None = None
+
+
+class RecognizerOutputError(ValueError):
+    """The recognizer broke its contract (wrong number of results, answers that are not text): a bug, not a
+    failed inference, so it stops the run instead of costing an image its prediction."""
+
+
+def _stage_text(result, name: str) -> str | None:
+    value = result.get(name) if isinstance(result, Mapping) else getattr(result, name)
+    if value is not None and not isinstance(value, str):
+        raise RecognizerOutputError(f"the recognizer returned {name}={value!r}; each answer must be a string or None.")
+    return value
+
+
+def _recognize_batch(recognize: Recognizer, batch: Sequence[EvalItem]) -> list:
+    results = list(recognize([item.image for item in batch], [item.view for item in batch]))
+    if len(results) != len(batch):
+        raise RecognizerOutputError(
+            f"the recognizer returned {len(results)} results for {len(batch)} images; it must return one per image."
+        )
+    return results
+
+
+def predict(recognize: Recognizer, items: Iterable[EvalItem], batch_size: int = 8) -> PredictionSet:
+    """Runs `recognize` over `items`, `batch_size` images at a time, and builds the records by the seed's rule.
+
+    A batch that raises is retried image by image, so one bad image costs only its own prediction; an image that
+    raises alone gets a record without answers, and the errors are logged with their ids. A recognizer that
+    returns the wrong number of results or non-text answers is a bug and raises [`RecognizerOutputError`].
+
+    Args:
+        recognize ([`Recognizer`]): `recognize(images, views)` -> one [`StageTexts`] per image.
+        items (`Iterable[EvalItem]`): The test images, each id once.
+        batch_size (`int`, *optional*, defaults to `8`): Images per call.
+
+    Returns:
+        [`PredictionSet`] over every item, scored on all three stages.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    items = list(items)
+    records: list[ImagePrediction] = []
+    failed: dict[str, str] = {}
+    for start in range(0, len(items), batch_size):
+        batch = items[start : start + batch_size]
+        try:
+            pairs = list(zip(batch, _recognize_batch(recognize, batch), strict=True))
+        except RecognizerOutputError:
+            raise
+        except Exception:  # the seed's loop skips an image whose inference raised; find which one did
+            pairs = []
+            for item in batch:
+                try:
+                    pairs.append((item, _recognize_batch(recognize, [item])[0]))
+                except RecognizerOutputError:
+                    raise
+                except Exception as error:
+                    failed[item.sample_id] = f"{type(error).__name__}: {error}"
+                    pairs.append((item, None))
+        for item, result in pairs:
+            if result is None:
+                records.append(ImagePrediction.from_stages(item.sample_id, None, None))
+                continue
+            texts = {name: _stage_text(result, name) for name in ("description", "clarity", "view_answer")}
+            records.append(ImagePrediction.from_stages(item.sample_id, **texts))
+    if failed:
+        first = next(iter(failed.items()))
+        logger.warning("Inference raised on %d of %d images (first: %s %s)", len(failed), len(items), *first)
+    return PredictionSet.from_records(records, stages=STAGES, source=f"recognizer over {len(items)} images")
+
+
+def predict_sampled(recognize: Recognizer, items: Iterable[EvalItem], k: int, batch_size: int = 8) -> PredictionSet:
+    """Self-consistency: `k` runs of a sampling `recognize` over `items`, reduced by [`vote_predictions`]."""
+    if k < 1:
+        raise ValueError(f"self-consistency needs k >= 1 sampled runs, got {k}.")
+    items = list(items)
+    runs = [predict(recognize, items, batch_size).records for _ in range(k)]
+    return PredictionSet(vote_predictions(runs), stages=STAGES, source=f"majority vote of {k} sampled runs")
 
 
 def load_test_rows(
@@ -83,24 +189,6 @@ def load_test_rows(
         if isinstance(rows.features.get(column), datasets.Image):
             rows = rows.cast_column(column, datasets.Image(decode=False))
     return rows
-
-
-def references_from_rows(rows) -> list[Reference]:
-    """One [`Reference`] per row: the class name of `label` (a `ClassLabel` or a string) and `occlusion` if any."""
-    import datasets
-
-    label_feature = rows.features["label"]
-    columns = rows.select_columns([c for c in ("id", "label", "occlusion") if c in rows.column_names])
-    references = []
-    for row in columns:
-        label = row["label"]
-        if isinstance(label_feature, datasets.ClassLabel):
-            label = label_feature.int2str(label)
-        occlusion = row.get("occlusion")
-        references.append(
-            Reference(normalize_sample_id(row["id"]), label, float(occlusion) if occlusion is not None else None)
-        )
-    return references
 
 
 def items_from_rows(rows) -> list[EvalItem]:
@@ -184,74 +272,3 @@ def model_recognizer(model, processor, prompt_style: str | None = None, **recogn
         return [_stage_texts(result) for result in results]
 
     return recognize
-
-
-def run_model_eval(config) -> tuple[dict, dict[str, Path]]:
-    """Loads `config.model` and the rows of `config.dataset`, recognises, scores and writes the report.
-
-    Args:
-        config ([`EvalConfig`]): With `model` and `dataset` set.
-
-    Returns:
-        `(report, paths)`: the dict of [`score_predictions`] and the written files by name (`predictions` included).
-    """
-    if config.predictions or config.references is not None:
-        raise ValueError(
-            "occ-hf eval takes either --model with --dataset (the rows' labels are the references) or --predictions "
-            "with --references, not both."
-        )
-    if config.dataset is None:
-        raise ValueError(
-            "occ-hf eval --model needs --dataset (occ-obman-cot with --data_dir, a parquet folder or a repo)."
-        )
-    import torch
-    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
-
-    if config.num_samples < 1:
-        raise ValueError(f"--num_samples must be at least 1, got {config.num_samples}.")
-    model_config = AutoConfig.from_pretrained(config.model)
-    prompt_style = config.prompt_style or getattr(model_config, "prompt_style", None)
-    if config.prompt_style is not None:  # checked before the weights load, which can take minutes
-        model_config.prompts = prompt_tables_for(getattr(model_config, "prompts", None), prompt_style, config.model)
-    device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = AutoModelForImageTextToText.from_pretrained(config.model, config=model_config, dtype=config.dtype)
-    model = model.to(device).eval()
-    processor = AutoProcessor.from_pretrained(config.model)
-    if not hasattr(model, "recognize"):
-        raise ValueError(
-            f"{config.model}: a {type(model).__name__} has no three-stage recognize(); evaluate an OccInternVL "
-            "checkpoint (occ-hf convert-checkpoint converts InternVL ones)."
-        )
-    sampled = config.num_samples > 1
-    generation_kwargs = {"do_sample": True, "temperature": config.temperature} if sampled else None
-    recognize = model_recognizer(model, processor, prompt_style=prompt_style, generation_kwargs=generation_kwargs)
-    rows = load_test_rows(
-        config.dataset,
-        config_name=config.dataset_config,
-        split=config.split,
-        data_dir=config.data_dir,
-        views_dir=config.views_dir,
-        max_samples=config.max_samples,
-    )
-    references = references_from_rows(rows)
-    items = items_from_rows(rows)
-    source = (
-        f"{config.model} on {config.dataset} ({config.dataset_config}/{config.split}, {len(references)} images), "
-        f"prompt style {prompt_style}"
-    )
-    if sampled:
-        torch.manual_seed(config.sampling_seed)
-        predictions = predict_sampled(recognize, items, k=config.num_samples, batch_size=config.batch_size)
-        source += f", majority vote of {config.num_samples} runs sampled at temperature {config.temperature}"
-    else:
-        predictions = predict(recognize, items, batch_size=config.batch_size)
-    predictions = replace(predictions, source=source)
-    report = score_predictions(
-        references, predictions, template=config.answer_template, denominator=config.denominator
-    )
-    paths = write_report(report, config.output_dir)
-    if not sampled:
-        # A voted final answer need not follow from the voted stage answers, so only greedy runs are written in the
-        # seed's per-stage format (which re-scores to the same numbers).
-        paths["predictions"] = save_seed_predictions(predictions, Path(config.output_dir) / "predictions.json")
-    return report, paths
