@@ -12,7 +12,7 @@ write_report(report, "runs/eval")  # report.json, report.md, confusion_matrix.pn
 The data flows one way, one module a step:
 
 ```
-predictions   inference.py (a model's recognize() over test rows) | predictions.py (files)
+predictions   inference.py (a model's recognize() over test rows, sharded over processes) | predictions.py (files)
    -> records     records.py: one ImagePrediction per image, built once; Reference (references.py reads them)
    -> metrics     metrics.py: pure functions of references and records -> the report dict
    -> report      report.py: report.json, report.md, PNG plots

@@ -16,6 +16,22 @@ voted = predict_sampled(sampling, items, k=5)
 ```
 
 Images stay encoded (bytes) until their batch is recognised, so a full test set is never held decoded in memory.
+
+Several processes (`torchrun` or `accelerate launch`, one model each) split the work with [`shard_items`]: process
+`i` of `n` recognises a contiguous run of whole batches, the batches a single process would have made, so every
+`recognize()` call, padding included, is the one a single process makes and greedy answers are the same; shards
+differ by at most one batch, a short last batch stays short (nothing is padded or repeated), and a process may get no
+batch at all. [`gather_predictions`] all-gathers the records (`accelerate.utils.gather_object`) and
+[`merge_shards`] joins them in process order, which is the rows' order, checking that every image is there exactly
+once. (A strided split would give each process other batches than one process makes, and with them other padding.)
+The records travel in memory rather than through per-process files merged after a barrier: no filesystem has to be
+shared between nodes, no stale or half-written shard file of an earlier run can be merged by mistake, the gather is
+its own barrier, and a record is a few short strings.
+
+```python
+shard = shard_items(items, batch_size=16, num_processes=state.num_processes, process_index=state.process_index)
+predictions = gather_predictions(predict(recognize, shard, batch_size=16), [item.sample_id for item in items])
+```
 """
 
 import logging
@@ -31,12 +47,15 @@ __all__ = [
     "Recognizer",
     "RecognizerOutputError",
     "StageTexts",
+    "gather_predictions",
     "items_from_rows",
     "load_test_rows",
+    "merge_shards",
     "model_recognizer",
     "predict",
     "predict_sampled",
     "prompt_tables_for",
+    "shard_items",
 ]
 
 logger = logging.getLogger(__name__)
@@ -272,3 +291,69 @@ def model_recognizer(model, processor, prompt_style: str | None = None, **recogn
         return [_stage_texts(result) for result in results]
 
     return recognize
+
+
+def shard_items(items: Sequence[EvalItem], batch_size: int, num_processes: int, process_index: int) -> list[EvalItem]:
+    """The items that process `process_index` of `num_processes` recognises: a contiguous run of whole batches.
+
+    The items are cut into the batches of `batch_size` that [`predict`] makes in one process, and the batches are
+    dealt out in order, `num_batches * i // n` up to `num_batches * (i + 1) // n` to process `i`: the shards
+    differ by at most one batch, concatenated in process order they are `items` again, and no item is padded or
+    repeated (a process gets an empty shard when there are fewer batches than processes).
+
+    Args:
+        items (`Sequence[EvalItem]`): Every test image, in order.
+        batch_size (`int`): Images per `recognize()` call, as passed to [`predict`].
+        num_processes (`int`): How many processes share the work.
+        process_index (`int`): This process, `0 <= process_index < num_processes`.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    if not 0 <= process_index < num_processes:
+        raise ValueError(f"process_index must be in [0, {num_processes}), got {process_index}.")
+    num_batches = -(-len(items) // batch_size)
+    first = num_batches * process_index // num_processes
+    last = num_batches * (process_index + 1) // num_processes
+    return list(items[first * batch_size : last * batch_size])
+
+
+def merge_shards(shards: Sequence[Sequence[ImagePrediction]], sample_ids: Sequence[str]) -> list[ImagePrediction]:
+    """The records of every process, joined in process order, checked to be `sample_ids` exactly once, in order.
+
+    Args:
+        shards (`Sequence[Sequence[ImagePrediction]]`): Each process's records, in process order, as
+            [`shard_items`] dealt the items out.
+        sample_ids (`Sequence[str]`): The ids of every item, in order.
+
+    Raises:
+        `ValueError`: when an image is missing, repeated or out of place (shards not made by [`shard_items`] with
+            these items, or gathered out of order), naming the first one.
+    """
+    records = [record for shard in shards for record in shard]
+    merged_ids = [record.sample_id for record in records]
+    if merged_ids != list(sample_ids):
+        position = next(
+            (i for i, (got, want) in enumerate(zip(merged_ids, sample_ids, strict=False)) if got != want),
+            min(len(merged_ids), len(sample_ids)),
+        )
+        got = merged_ids[position] if position < len(merged_ids) else "nothing"
+        want = sample_ids[position] if position < len(sample_ids) else "nothing"
+        raise ValueError(
+            f"the {len(shards)} processes returned {len(merged_ids)} records for {len(sample_ids)} images, "
+            f"{got} at position {position} where {want} belongs; each image must be recognised exactly once "
+            "(shard the items with shard_items)."
+        )
+    return records
+
+
+def gather_predictions(predictions: PredictionSet, sample_ids: Sequence[str]) -> PredictionSet:
+    """Every process's records, gathered to every process and joined by [`merge_shards`].
+
+    Call it on every process of a sharded run (it is a collective: each process waits for the others) with the
+    records of its shard and the ids of all items; the result is the same on every process.
+    """
+    from accelerate.utils import gather_object
+
+    shards = gather_object([list(predictions.records.values())])
+    records = merge_shards(shards, sample_ids)
+    return PredictionSet.from_records(records, stages=predictions.stages, source=predictions.source)

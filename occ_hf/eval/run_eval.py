@@ -22,21 +22,31 @@ occ-hf eval --model org/occ-internvl-1b --prompt_style code_published --dataset 
 `--prompt_style code_published` asks the clarity question as the scripts behind the seed's published figures did
 (`occ_hf.cot.prompts.EVALUATION_PROMPT_STYLES`), so that a released checkpoint is scored as it was.
 
+Launched as several processes (`torchrun --nproc_per_node N -m occ_hf.cli eval --model ...`, or `accelerate launch`),
+`--model` shards the rows: each process loads the model on its own device and recognises its share of whole
+batches (`occ_hf.eval.inference.shard_items`), the records are all-gathered in the rows' order, every process scores
+them, and only the main process writes the report and `predictions.json`, which are the files one process writes.
+One process touches no distributed state at all.
+
 Each step is one module and reads only the step before it: `inference` or `predictions` build the records
 (`records`), `references` the truth, `metrics` scores them, `report` renders the scores. This module is the only one
 that calls them all.
 """
 
+import contextlib
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .inference import (
+    gather_predictions,
     items_from_rows,
     load_test_rows,
     model_recognizer,
     predict,
     predict_sampled,
     prompt_tables_for,
+    shard_items,
 )
 from .metrics import check_scoring_options, score_predictions
 from .predictions import load_prediction_runs, save_seed_predictions
@@ -77,7 +87,8 @@ class EvalConfig:
         max_samples (`int`, *optional*):
             Evaluate only the first rows.
         device (`str`, *optional*):
-            Where the model runs; defaults to `cuda` when available, else `cpu`.
+            Where the model runs; defaults to `cuda` when available, else `cpu`. Under several processes each one
+            takes its own device of that kind (`cuda:LOCAL_RANK`, or the CPU).
         dtype (`str`, *optional*, defaults to `"auto"`):
             Weights dtype passed to `from_pretrained` (`auto` keeps the checkpoint's; `bfloat16` on a GPU).
         predictions (`list[str]`):
@@ -189,8 +200,31 @@ def _references_and_predictions(config: EvalConfig) -> tuple[list[Reference], Pr
     return references, load_prediction_runs(config.predictions)
 
 
-def _model_references_and_predictions(config: EvalConfig) -> tuple[list[Reference], PredictionSet]:
-    """`--model` with `--dataset`: the rows' labels are the references, the model's answers the predictions."""
+def _process_state(device: str):
+    """accelerate's `PartialState` when this process is one of several (a launcher set `WORLD_SIZE` > 1, or the
+    caller already joined a process group), else `None`, so that a single process creates no distributed state.
+
+    `cpu` follows the device asked for: without it, accelerate takes each process of a CPU-only `torchrun` for a
+    lone one, and every process would recognise and write everything.
+    """
+    import torch
+
+    joined = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and not joined:
+        return None
+    from accelerate import PartialState
+
+    state = PartialState(cpu=torch.device(device).type == "cpu")
+    return state if state.num_processes > 1 else None
+
+
+def _model_references_and_predictions(config: EvalConfig) -> tuple[list[Reference], PredictionSet, bool]:
+    """`--model` with `--dataset`: the rows' labels are the references, the model's answers the predictions.
+
+    Returns:
+        `(references, predictions, is_main_process)`; under several processes each recognises its shard and
+        every process gets all the records.
+    """
     if config.predictions or config.references is not None:
         raise ValueError(
             "occ-hf eval takes either --model with --dataset (the rows' labels are the references) or --predictions "
@@ -210,6 +244,9 @@ def _model_references_and_predictions(config: EvalConfig) -> tuple[list[Referenc
     if config.prompt_style is not None:  # checked before the weights load, which can take minutes
         model_config.prompts = prompt_tables_for(getattr(model_config, "prompts", None), prompt_style, config.model)
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    state = _process_state(device)
+    if state is not None:  # one device per process: cuda:LOCAL_RANK, or the CPU
+        device = state.device
     model = AutoModelForImageTextToText.from_pretrained(config.model, config=model_config, dtype=config.dtype)
     model = model.to(device).eval()
     processor = AutoProcessor.from_pretrained(config.model)
@@ -221,27 +258,36 @@ def _model_references_and_predictions(config: EvalConfig) -> tuple[list[Referenc
     sampled = config.num_samples > 1
     generation_kwargs = {"do_sample": True, "temperature": config.temperature} if sampled else None
     recognize = model_recognizer(model, processor, prompt_style=prompt_style, generation_kwargs=generation_kwargs)
-    rows = load_test_rows(
-        config.dataset,
-        config_name=config.dataset_config,
-        split=config.split,
-        data_dir=config.data_dir,
-        views_dir=config.views_dir,
-        max_samples=config.max_samples,
-    )
+    # The main process builds the dataset's cache first, the others then read it instead of building it again.
+    with state.main_process_first() if state is not None else contextlib.nullcontext():
+        rows = load_test_rows(
+            config.dataset,
+            config_name=config.dataset_config,
+            split=config.split,
+            data_dir=config.data_dir,
+            views_dir=config.views_dir,
+            max_samples=config.max_samples,
+        )
     references = references_from_rows(rows)
     items = items_from_rows(rows)
     source = (
         f"{config.model} on {config.dataset} ({config.dataset_config}/{config.split}, {len(references)} images), "
         f"prompt style {prompt_style}"
     )
+    shard = items
+    if state is not None:
+        shard = shard_items(items, config.batch_size, state.num_processes, state.process_index)
     if sampled:
+        # Every process seeds the same: its shard's sampled answers differ from a single process's (the random
+        # stream runs over other batches), as any two sampled runs do.
         torch.manual_seed(config.sampling_seed)
-        predictions = predict_sampled(recognize, items, k=config.num_samples, batch_size=config.batch_size)
+        predictions = predict_sampled(recognize, shard, k=config.num_samples, batch_size=config.batch_size)
         source += f", majority vote of {config.num_samples} runs sampled at temperature {config.temperature}"
     else:
-        predictions = predict(recognize, items, batch_size=config.batch_size)
-    return references, replace(predictions, source=source)
+        predictions = predict(recognize, shard, batch_size=config.batch_size)
+    if state is not None:
+        predictions = gather_predictions(predictions, [item.sample_id for item in items])
+    return references, replace(predictions, source=source), state is None or state.is_main_process
 
 
 def run_eval(config: EvalConfig) -> tuple[dict, dict[str, Path]]:
@@ -250,13 +296,15 @@ def run_eval(config: EvalConfig) -> tuple[dict, dict[str, Path]]:
 
     Returns:
         `(report, paths)`: the dict of [`score_predictions`] and the written files by name (`predictions` too with a
-        greedy `model` run).
+        greedy `model` run). Under several processes every process returns the report, and only the main process
+        writes: the others return empty `paths`.
     """
     check_scoring_options(config.on_extra_prediction, config.denominator)  # before loading anything
     if config.model is not None:
-        references, predictions = _model_references_and_predictions(config)
+        references, predictions, writes = _model_references_and_predictions(config)
     else:
         references, predictions = _references_and_predictions(config)
+        writes = True
     report = score_predictions(
         references,
         predictions,
@@ -264,6 +312,8 @@ def run_eval(config: EvalConfig) -> tuple[dict, dict[str, Path]]:
         on_extra_prediction=config.on_extra_prediction,
         denominator=config.denominator,
     )
+    if not writes:
+        return report, {}
     paths = write_report(report, config.output_dir)
     if config.model is not None and config.num_samples == 1:
         # A voted final answer need not follow from the voted stage answers, so only greedy runs are written in the
