@@ -35,7 +35,9 @@ predictions = gather_predictions(predict(recognize, shard, batch_size=16), [item
 """
 
 import logging
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -281,9 +283,12 @@ def model_recognizer(model, processor, prompt_style: str | None = None, **recogn
         )
 
     def recognize(images, views):
+        # Decoding is PIL's C code, which releases the GIL: threads decode a batch several times faster.
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            images, views = list(pool.map(_decode, images)), list(pool.map(_decode, views))
         results = model.recognize(
-            [_decode(image) for image in images],
-            views=[_decode(view) for view in views],
+            images,
+            views=views,
             processor=processor,
             prompt_style=prompt_style,
             **recognize_kwargs,

@@ -82,8 +82,10 @@ class EvalConfig:
             `occ_hf.cot.prompts`, the checkpoint's own table wins where both have it); defaults to the checkpoint's
             `config.prompt_style`. `code_published` is `code` with the clarity question as the seed's published
             figures were scored (`"Is it clear to identify the object in the hand??\n"`).
-        batch_size (`int`, *optional*, defaults to `8`):
-            Images per `recognize()` call.
+        batch_size (`int`, *optional*, defaults to `256`):
+            Images per `recognize()` call. Larger batches are faster on a GPU (the 1B shape on an H200: 161 images/s
+            at 256, 226 at 512, benchmarks/README.md); lower it where memory is short (an 8B model's KV cache at 256
+            images is ~12 GB).
         max_samples (`int`, *optional*):
             Evaluate only the first rows.
         device (`str`, *optional*):
@@ -136,7 +138,9 @@ class EvalConfig:
             "as the seed's published figures were scored); defaults to the checkpoint's config.prompt_style."
         },
     )
-    batch_size: int = field(default=8, metadata={"help": "Images per recognize() call."})
+    batch_size: int = field(
+        default=256, metadata={"help": "Images per recognize() call; lower it where GPU memory is short."}
+    )
     max_samples: int | None = field(default=None, metadata={"help": "Evaluate only the first rows."})
     device: str | None = field(default=None, metadata={"help": "cuda or cpu; cuda when available by default."})
     dtype: str = field(default="auto", metadata={"help": "Weights dtype for from_pretrained (auto, bfloat16, ...)."})
