@@ -25,8 +25,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from ..cot.prompts import PROMPT_STYLES
 from ..jsonl import parse_json, read_jsonl_rows, read_text_file
-from ..models.occ_internvl.prompts_occ_internvl import answer_text, parse_class_answer
+from ..models.occ_internvl.prompts_occ_internvl import IMAGE_MARKER, answer_text, parse_class_answer
 from ..obman.classes import OCC_CLASSES
 from ..obman.reader import ObManSplit
 from .records import SEED_ANSWER_TEMPLATE, Reference, normalize_sample_id
@@ -34,7 +35,8 @@ from .records import SEED_ANSWER_TEMPLATE, Reference, normalize_sample_id
 
 __all__ = ["load_references", "references_from_rows"]
 
-_Q1_PREFIX = "What's the object in the hand?"
+# The seed's Q1 as its chat files ask it, the text before the image: "What's the object in the hand?".
+_Q1_PREFIX = PROMPT_STYLES["code"].describe[0].split(IMAGE_MARKER)[0].strip()
 
 
 def _occlusion(value, where: str) -> float | None:
