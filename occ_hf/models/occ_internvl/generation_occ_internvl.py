@@ -190,12 +190,7 @@ class BatchedChat:
     def _prefill_inputs(self, new_ids: list[list[int]]) -> dict:
         """The whole conversations, left-padded, with every kept image's pixels."""
         self.reused_tokens = 0
-        width = max(len(ids) for ids in new_ids)
-        input_ids = torch.full((len(new_ids), width), self.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(new_ids), width), dtype=torch.long)
-        for row, ids in enumerate(new_ids):
-            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-            attention_mask[row, width - len(ids) :] = 1
+        input_ids, attention_mask = _left_padded(new_ids, self.pad_token_id)
         device = self.model.device
         inputs = {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
         pixels = [chunk for row_pixels in self.pixels for chunk in row_pixels]
@@ -231,19 +226,25 @@ class BatchedChat:
         if cached == 0 or any(image_token_id in tail for tail in tails):
             return None
         self.cache.crop(cached - self.cache.get_seq_length())
-        width = max(len(tail) for tail in tails)
-        new_part = torch.full((len(tails), width), self.pad_token_id, dtype=torch.long)
-        new_mask = torch.zeros((len(tails), width), dtype=torch.long)
-        for row, tail in enumerate(tails):
-            new_part[row, width - len(tail) :] = torch.tensor(tail, dtype=torch.long)
-            new_mask[row, width - len(tail) :] = 1
+        new_part, new_mask = _left_padded(tails, self.pad_token_id)
         self.reused_tokens = int(self.attention_mask[:, :cached].sum())
         device = self.model.device
         return {
-            "input_ids": torch.cat([self.sequences[:, :cached], new_part], dim=-1).to(device),  # [B, cached + width]
+            "input_ids": torch.cat([self.sequences[:, :cached], new_part], dim=-1).to(device),  # [B, cached + new]
             "attention_mask": torch.cat([self.attention_mask[:, :cached], new_mask], dim=-1).to(device),
             "cache": self.cache,
         }
+
+
+def _left_padded(rows: list[list[int]], pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`rows` as one `[B, longest]` tensor of ids, padded on the left with `pad_token_id`, and its attention mask."""
+    width = max(len(ids) for ids in rows)
+    input_ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for row, ids in enumerate(rows):
+        input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+        attention_mask[row, width - len(ids) :] = 1
+    return input_ids, attention_mask
 
 
 __all__ = ["BatchedChat"]
