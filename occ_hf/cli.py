@@ -93,6 +93,8 @@ def _eval(config) -> None:
     from .eval import format_report_markdown, run_eval
 
     report, paths = run_eval(config)
+    if not paths:  # a process of a sharded run other than the main one, which writes and prints the report
+        return
     print(format_report_markdown(report))
     print(f"Wrote {', '.join(str(path) for path in paths.values())}")
 

@@ -23,9 +23,11 @@ def test_bench_eval_tiny(tmp_path):
         "seed loop",
         "recognize, batch 3",
         "recognize, batch 8",
-        "occ-hf eval (all of it)",
+        "occ-hf eval, dataset built",
+        "occ-hf eval, dataset cached",
     ]
     assert all(run["images"] == 8 and run["images_per_s"] > 0 for run in runs)
     # Greedy answers of every stage equal the one-by-one path exactly in fp32, whatever the batch.
     assert [run["same_as_seed_loop"] for run in runs[1:3]] == [1.0, 1.0]
     assert set(runs[3]["metrics"]) == {"description", "decision"}
+    assert runs[4]["metrics"] == runs[3]["metrics"]

@@ -9,17 +9,27 @@ report = score_predictions(references, predictions)
 write_report(report, "runs/eval")  # report.json, report.md, confusion_matrix.png, accuracy_by_occlusion.png, ...
 ```
 
-The same metric as an `evaluate` module: `evaluate.load(occ_hf.eval.EVALUATE_MODULE_PATH)`.
-A model is scored through [`predict`] (batched `recognize(images, views)` calls, one [`ImagePrediction`] per image)
-or [`predict_sampled`] (self-consistency over k sampled runs).
+The data flows one way, one module a step:
+
+```
+predictions   inference.py (a model's recognize() over test rows, sharded over processes) | predictions.py (files)
+   -> records     records.py: one ImagePrediction per image, built once; Reference (references.py reads them)
+   -> metrics     metrics.py: pure functions of references and records -> the report dict
+   -> report      report.py: report.json, report.md, PNG plots
+```
+
+`run_eval.py` (`occ-hf eval`) runs the whole line. The same metric as an `evaluate` module:
+`evaluate.load(occ_hf.eval.EVALUATE_MODULE_PATH)`. A model is scored through [`predict`] (batched
+`recognize(images, views)` calls, one [`ImagePrediction`] per image) or [`predict_sampled`] (self-consistency over k
+sampled runs, reduced by [`vote_predictions`]).
 """
 
 from pathlib import Path
 
+from .inference import EvalItem, Recognizer, RecognizerOutputError, StageTexts, predict, predict_sampled
 from .metrics import (
     NO_ANSWER,
     OTHER_ANSWER,
-    SEED_ANSWER_TEMPLATE,
     StageScore,
     accuracy_by_occlusion,
     answer_class,
@@ -35,18 +45,19 @@ from .records import (
     DECISION,
     DESCRIPTION,
     REFLECTION,
+    SEED_ANSWER_TEMPLATE,
     STAGES,
     ImagePrediction,
     PredictionSet,
     Reference,
+    majority_vote,
     normalize_clarity,
     normalize_sample_id,
+    vote_predictions,
 )
 from .references import load_references
 from .report import format_report_markdown, write_report
 from .run_eval import EvalConfig, run_eval
-from .runner import EvalItem, Recognizer, RecognizerOutputError, StageTexts, predict, predict_sampled
-from .self_consistency import majority_vote, vote_predictions
 
 
 # The folder of the `evaluate` module script (`occ_accuracy/occ_accuracy.py`), for `evaluate.load(path)`.

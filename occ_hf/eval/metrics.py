@@ -1,6 +1,10 @@
 """Description, Reflection and Decision exactly as the seed computes them, with per-class, confusion-matrix and
 per-occlusion views of the same outcomes.
 
+The third step of evaluation (predictions -> records -> metrics -> report): pure functions of the references and the
+records (`occ_hf.eval.records`), which read no file and write none; [`score_predictions`] gathers them into the
+JSON-ready report dict that `occ_hf.eval.report` renders.
+
 The seed's `inferenceImageAcc.py` (chaoyiwang09/OCC-MLLM, `occ-mllm-cot/src/SFT2/`) defines the three metrics:
 
 - *Description*: Q1's answer equals `"The object is {class}."` exactly (case-sensitive, nothing stripped);
@@ -34,18 +38,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ..cot.prompts import PROMPT_STYLES
 from ..models.occ_internvl.prompts_occ_internvl import answer_text, parse_class_answer
 from ..obman.classes import OCC_CLASSES
 from ..obman.summary import OCCLUSION_BINS
-from .records import DECISION, DESCRIPTION, REFLECTION, ImagePrediction, PredictionSet, Reference, normalize_clarity
+from .records import (
+    DECISION,
+    DESCRIPTION,
+    REFLECTION,
+    SEED_ANSWER_TEMPLATE,
+    ImagePrediction,
+    PredictionSet,
+    Reference,
+    normalize_clarity,
+)
 
 
 __all__ = [
     "DENOMINATORS",
     "NO_ANSWER",
     "OTHER_ANSWER",
-    "SEED_ANSWER_TEMPLATE",
     "StageScore",
     "accuracy_by_occlusion",
     "answer_class",
@@ -58,8 +69,6 @@ __all__ = [
     "stage_score",
 ]
 
-# The seed's Q1 target (its `train_Q1_*.jsonl` answers and the ground truth its inference script compares with).
-SEED_ANSWER_TEMPLATE = PROMPT_STYLES["code"].answer_template
 OTHER_ANSWER, NO_ANSWER = "(other answer)", "(no answer)"
 # What Description and Reflection divide by: the references' images with a prediction, or, as the seed's script,
 # every prediction (see the module docstring).

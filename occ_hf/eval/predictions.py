@@ -1,5 +1,9 @@
 """Prediction files in and out: the seed's two formats and occ-hf's own staged JSONL.
 
+One of the two sources of predictions (the other is a model, `occ_hf.eval.inference`): a file is read into one
+record per image (`occ_hf.eval.records`), which the metrics then score; writing goes the other way, records to a
+file, so that a model's run can be scored again later.
+
 Accepted by [`load_predictions`]:
 
 - the seed's final answers, `{id: answer}` (`predictions-mpo.json`, written by its `process_unclear_images`):
@@ -9,6 +13,9 @@ Accepted by [`load_predictions`]:
   asked or no view), on Decision too;
 - occ-hf's JSONL (or a JSON list) of `{"id", "description", "clarity", "view_answer"[, "decision"]}` rows, which
   [`save_predictions`] writes: every stage.
+
+[`load_prediction_runs`] reads several files as k sampled runs and reduces them by majority vote (self-consistency,
+`occ_hf.eval.records.vote_predictions`); given one file it is [`load_predictions`].
 
 [`save_seed_predictions`] writes the seed's stage format with `"view_answer"` (what `occ-hf eval --model` leaves
 beside its report), which reads back scored on every stage.
@@ -22,13 +29,24 @@ save_predictions(predictions, "runs/eval/predictions.jsonl")
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..jsonl import parse_json, read_jsonl_rows, read_text_file
-from .records import DECISION, DESCRIPTION, REFLECTION, STAGES, ImagePrediction, PredictionSet, normalize_sample_id
+from .records import (
+    DECISION,
+    DESCRIPTION,
+    REFLECTION,
+    STAGES,
+    ImagePrediction,
+    PredictionSet,
+    final_answer,
+    normalize_sample_id,
+    vote_predictions,
+)
 
 
-__all__ = ["load_predictions", "save_predictions", "save_seed_predictions"]
+__all__ = ["load_prediction_runs", "load_predictions", "save_predictions", "save_seed_predictions"]
 
 _ROW_KEYS = ("id", "description", "clarity", "view_answer")
 
@@ -89,21 +107,15 @@ def _from_rows(rows: list, source: str) -> PredictionSet:
                 f"{where}: missing keys {missing}; each row needs {list(_ROW_KEYS)} "
                 "(null where a stage has no answer)."
             )
-        record = ImagePrediction.from_stages(
-            normalize_sample_id(row["id"], where),
-            _text(row["description"], where, "description"),
-            _text(row["clarity"], where, "clarity"),
-            _text(row["view_answer"], where, "view_answer"),
-        )
+        sample_id = normalize_sample_id(row["id"], where)
+        description = _text(row["description"], where, "description")
+        clarity = _text(row["clarity"], where, "clarity")
+        view_answer = _text(row["view_answer"], where, "view_answer")
         if "decision" in row:  # a voted (self-consistency) record keeps its own final answer
-            record = ImagePrediction(
-                record.sample_id,
-                record.description,
-                record.clarity,
-                record.view_answer,
-                _text(row["decision"], where, "decision"),
-            )
-        records.append(record)
+            decision = _text(row["decision"], where, "decision")
+        else:
+            decision = final_answer(description, clarity, view_answer)
+        records.append(ImagePrediction(sample_id, description, clarity, view_answer, decision))
     return PredictionSet.from_records(records, stages=STAGES, source=source)
 
 
@@ -137,6 +149,29 @@ def load_predictions(path: str | os.PathLike) -> PredictionSet:
     raise ValueError(f"{path}: expected a JSON object or list of predictions, got a {type(data).__name__}.")
 
 
+def load_prediction_runs(paths: Sequence[str | os.PathLike]) -> PredictionSet:
+    """Reads one predictions file, or several as k sampled runs reduced by majority vote on the stages they share.
+
+    Args:
+        paths (`Sequence[str | os.PathLike]`): The files, each in a format of [`load_predictions`].
+
+    Returns:
+        [`PredictionSet`]: the file's records, or the vote of the runs ([`vote_predictions`]).
+    """
+    runs = [load_predictions(path) for path in paths]
+    if len(runs) == 1:
+        return runs[0]
+    names = [str(path) for path in paths]
+    stages = tuple(stage for stage in STAGES if all(stage in run.stages for run in runs))
+    if not stages:
+        raise ValueError(f"{names}: these runs share no stage to vote on; give runs in the same format.")
+    return PredictionSet(
+        vote_predictions([run.records for run in runs]),
+        stages=stages,
+        source=f"majority vote of {len(runs)} runs ({', '.join(names)})",
+    )
+
+
 def save_predictions(predictions: PredictionSet, path: str | os.PathLike) -> Path:
     """Writes every record as a JSONL row `{id, description, clarity, view_answer, decision}`; returns the path.
 
@@ -167,8 +202,8 @@ def save_seed_predictions(predictions: PredictionSet, path: str | os.PathLike) -
     """Writes the seed's stage format with the 3D-view answer, `{id: {"object", "clarity", "view_answer"}}`.
 
     [`load_predictions`] reads it back to the same records, since their final answer follows from the three stage
-    texts by the seed's rule ([`ImagePrediction.from_stages`]). Records whose final answer does not (a majority vote
-    of sampled runs) cannot be written in this format: use [`save_predictions`] for them.
+    texts by the seed's rule ([`final_answer`]). Records whose final answer does not (a majority vote of sampled
+    runs) cannot be written in this format: use [`save_predictions`] for them.
 
     Args:
         predictions ([`PredictionSet`]): Records with every stage.
@@ -184,8 +219,7 @@ def save_seed_predictions(predictions: PredictionSet, path: str | os.PathLike) -
         )
     data = {}
     for record in predictions.records.values():
-        derived = ImagePrediction.from_stages(record.sample_id, record.description, record.clarity, record.view_answer)
-        if derived.decision != record.decision:
+        if final_answer(record.description, record.clarity, record.view_answer) != record.decision:
             raise ValueError(
                 f"{predictions.source}: the final answer of {record.sample_id} ({record.decision!r}) does not follow "
                 "from its stage answers (a voted record?); write it with save_predictions (staged JSONL) instead."

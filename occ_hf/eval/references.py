@@ -10,6 +10,10 @@
   one);
 - a JSON/JSONL of `{"id", "label"[, "occlusion"]}` rows, or a JSON object `{id: label}` / `{id: {label, occlusion}}`.
 
+[`references_from_rows`] reads them from the rows of a dataset (the `test` config of occ-obman-cot), which
+`occ-hf eval --model` runs the model over. The references enter the flow beside the records (predictions -> records ->
+metrics -> report): they depend on `occ_hf.eval.records` only, and the metrics read them.
+
 ```python
 references = load_references("data/obman", split="test", ids=read_id_list("obman_view_test_all.txt")[0])
 references = load_references("../shared/seed/train_Q1_10140.head20.jsonl")
@@ -21,17 +25,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from ..cot.prompts import PROMPT_STYLES
 from ..jsonl import parse_json, read_jsonl_rows, read_text_file
-from ..models.occ_internvl.prompts_occ_internvl import answer_text, parse_class_answer
+from ..models.occ_internvl.prompts_occ_internvl import IMAGE_MARKER, answer_text, parse_class_answer
 from ..obman.classes import OCC_CLASSES
 from ..obman.reader import ObManSplit
-from .metrics import SEED_ANSWER_TEMPLATE
-from .records import Reference, normalize_sample_id
+from .records import SEED_ANSWER_TEMPLATE, Reference, normalize_sample_id
 
 
-__all__ = ["load_references"]
+__all__ = ["load_references", "references_from_rows"]
 
-_Q1_PREFIX = "What's the object in the hand?"
+# The seed's Q1 as its chat files ask it, the text before the image: "What's the object in the hand?".
+_Q1_PREFIX = PROMPT_STYLES["code"].describe[0].split(IMAGE_MARKER)[0].strip()
 
 
 def _occlusion(value, where: str) -> float | None:
@@ -161,4 +166,23 @@ def load_references(
         if missing:
             raise ValueError(f"{path}: {len(missing)} of the requested ids have no reference (first: {missing[:5]}).")
         references = [by_id[sample_id] for sample_id in wanted]
+    return references
+
+
+def references_from_rows(rows) -> list[Reference]:
+    """One [`Reference`] per row of a `datasets.Dataset`: the class name of `label` (a `ClassLabel` or a string) and
+    `occlusion` if any."""
+    import datasets
+
+    label_feature = rows.features["label"]
+    columns = rows.select_columns([c for c in ("id", "label", "occlusion") if c in rows.column_names])
+    references = []
+    for row in columns:
+        label = row["label"]
+        if isinstance(label_feature, datasets.ClassLabel):
+            label = label_feature.int2str(label)
+        occlusion = row.get("occlusion")
+        references.append(
+            Reference(normalize_sample_id(row["id"]), label, float(occlusion) if occlusion is not None else None)
+        )
     return references

@@ -1,5 +1,8 @@
 """Writes a scored run (the dict of [`score_predictions`]) as `report.json`, `report.md` and PNG plots.
 
+The last step of evaluation (predictions -> records -> metrics -> report): it renders the report dict and nothing
+else, so a report re-read from `report.json` renders the same.
+
 ```python
 paths = write_report(score_predictions(references, predictions), "runs/eval")
 paths["confusion_matrix"]  # runs/eval/confusion_matrix.png

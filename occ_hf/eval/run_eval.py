@@ -1,4 +1,4 @@
-"""`occ-hf eval`: score existing predictions against references and write the report.
+"""`occ-hf eval`: predictions (from a model or from files) -> records -> metrics -> report, in one line.
 
 ```bash
 occ-hf eval --predictions runs/mpo/predictions.jsonl --references data/obman --split test --output_dir runs/eval
@@ -7,9 +7,11 @@ occ-hf eval --predictions s0.jsonl s1.jsonl s2.jsonl s3.jsonl s4.jsonl --referen
 occ-hf eval --predictions seed_run.json --references eccv_test.json --denominator seed   # divide as the seed divides
 ```
 
-Several prediction files are k sampled runs: they are reduced by majority vote (`occ_hf.eval.self_consistency`)
-and the vote is scored. With `--model` and `--dataset` instead, the model is run over the dataset's test rows
-(`occ_hf.eval.model_eval`), which also writes its answers as `predictions.json`:
+Several prediction files are k sampled runs: they are reduced by majority vote
+(`occ_hf.eval.predictions.load_prediction_runs`) and the vote is scored. With `--model` and `--dataset` instead, the
+model is run over the dataset's test rows (`occ_hf.eval.inference`), whose labels and occlusion are the references;
+the run also writes its answers as `predictions.json`, in the seed's stage format with the 3D-view answer
+(`{id: {object, clarity, view_answer}}`), so that `occ-hf eval --predictions` re-scores it:
 
 ```bash
 occ-hf eval --model runs/tiny --dataset occ-obman-cot --data_dir data/obman --views_dir data/views --batch_size 16
@@ -19,17 +21,39 @@ occ-hf eval --model org/occ-internvl-1b --prompt_style code_published --dataset 
 
 `--prompt_style code_published` asks the clarity question as the scripts behind the seed's published figures did
 (`occ_hf.cot.prompts.EVALUATION_PROMPT_STYLES`), so that a released checkpoint is scored as it was.
+
+Launched as several processes (`torchrun --nproc_per_node N -m occ_hf.cli eval --model ...`, or `accelerate launch`),
+`--model` shards the rows: each process loads the model on its own device and recognises its share of whole
+batches (`occ_hf.eval.inference.shard_items`), the records are all-gathered in the rows' order, every process scores
+them, and only the main process writes the report and `predictions.json`, which are the files one process writes.
+One process touches no distributed state at all.
+
+Each step is one module and reads only the step before it: `inference` or `predictions` build the records
+(`records`), `references` the truth, `metrics` scores them, `report` renders the scores. This module is the only one
+that calls them all.
 """
 
-from dataclasses import dataclass, field
+import contextlib
+import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .metrics import SEED_ANSWER_TEMPLATE, check_scoring_options, score_predictions
-from .predictions import load_predictions
-from .records import STAGES, PredictionSet
-from .references import load_references
+from .inference import (
+    gather_predictions,
+    items_from_rows,
+    load_test_rows,
+    model_recognizer,
+    predict,
+    predict_sampled,
+    prompt_tables_for,
+    shard_items,
+    views_as_images,
+)
+from .metrics import check_scoring_options, score_predictions
+from .predictions import load_prediction_runs, save_seed_predictions
+from .records import SEED_ANSWER_TEMPLATE, PredictionSet, Reference
+from .references import load_references, references_from_rows
 from .report import write_report
-from .self_consistency import vote_predictions
 
 
 __all__ = ["EvalConfig", "run_eval"]
@@ -59,8 +83,10 @@ class EvalConfig:
             `occ_hf.cot.prompts`, the checkpoint's own table wins where both have it); defaults to the checkpoint's
             `config.prompt_style`. `code_published` is `code` with the clarity question as the seed's published
             figures were scored (`"Is it clear to identify the object in the hand??\n"`).
-        batch_size (`int`, *optional*, defaults to `8`):
-            Images per `recognize()` call.
+        batch_size (`int`, *optional*, defaults to `256`):
+            Images per `recognize()` call. Larger batches are faster on a GPU (the 1B shape on an H200: 161 images/s
+            at 256, 226 at 512, benchmarks/README.md); lower it where memory is short (an 8B model's KV cache at 256
+            images is ~12 GB).
         max_samples (`int`, *optional*):
             Evaluate only the first rows.
         view_only (`bool`, *optional*, defaults to `False`):
@@ -68,7 +94,8 @@ class EvalConfig:
             left out, and counted in the report's source). The Description of that run is the view-only accuracy:
             what the Decision stage gets for an image it sends to its view.
         device (`str`, *optional*):
-            Where the model runs; defaults to `cuda` when available, else `cpu`.
+            Where the model runs; defaults to `cuda` when available, else `cpu`. Under several processes each one
+            takes its own device of that kind (`cuda:LOCAL_RANK`, or the CPU).
         dtype (`str`, *optional*, defaults to `"auto"`):
             Weights dtype passed to `from_pretrained` (`auto` keeps the checkpoint's; `bfloat16` on a GPU).
         predictions (`list[str]`):
@@ -116,7 +143,9 @@ class EvalConfig:
             "as the seed's published figures were scored); defaults to the checkpoint's config.prompt_style."
         },
     )
-    batch_size: int = field(default=8, metadata={"help": "Images per recognize() call."})
+    batch_size: int = field(
+        default=256, metadata={"help": "Images per recognize() call; lower it where GPU memory is short."}
+    )
     max_samples: int | None = field(default=None, metadata={"help": "Evaluate only the first rows."})
     view_only: bool = field(
         default=False,
@@ -155,32 +184,8 @@ class EvalConfig:
     output_dir: str = field(default="runs/eval", metadata={"help": "Where the report and plots go."})
 
 
-def _load_runs(paths: list[str]) -> PredictionSet:
-    runs = [load_predictions(path) for path in paths]
-    if len(runs) == 1:
-        return runs[0]
-    stages = tuple(stage for stage in STAGES if all(stage in run.stages for run in runs))
-    if not stages:
-        raise ValueError(f"{paths}: these runs share no stage to vote on; give runs in the same format.")
-    return PredictionSet(
-        vote_predictions([run.records for run in runs]),
-        stages=stages,
-        source=f"majority vote of {len(runs)} runs ({', '.join(paths)})",
-    )
-
-
-def run_eval(config: EvalConfig) -> tuple[dict, dict[str, Path]]:
-    """Loads the predictions and references of `config` (or runs `config.model` over `config.dataset`), scores them,
-    writes the report; returns both.
-
-    Returns:
-        `(report, paths)`: the dict of [`score_predictions`] and the written files by name.
-    """
-    check_scoring_options(config.on_extra_prediction, config.denominator)  # before loading anything
-    if config.model is not None:
-        from .model_eval import run_model_eval
-
-        return run_model_eval(config)
+def _references_and_predictions(config: EvalConfig) -> tuple[list[Reference], PredictionSet]:
+    """`--predictions` with `--references`: both read from files."""
     if not config.predictions:
         raise ValueError(
             "occ-hf eval needs --predictions FILE [FILE ...] with --references, or --model with --dataset."
@@ -205,7 +210,117 @@ def run_eval(config: EvalConfig) -> tuple[dict, dict[str, Path]]:
         on_unknown_class=config.on_unknown_class,
         template=config.answer_template,
     )
-    predictions = _load_runs(config.predictions)
+    return references, load_prediction_runs(config.predictions)
+
+
+def _process_state(device: str):
+    """accelerate's `PartialState` when this process is one of several (a launcher set `WORLD_SIZE` > 1, or the
+    caller already joined a process group), else `None`, so that a single process creates no distributed state.
+
+    `cpu` follows the device asked for: without it, accelerate takes each process of a CPU-only `torchrun` for a
+    lone one, and every process would recognise and write everything.
+    """
+    import torch
+
+    joined = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and not joined:
+        return None
+    from accelerate import PartialState
+
+    state = PartialState(cpu=torch.device(device).type == "cpu")
+    return state if state.num_processes > 1 else None
+
+
+def _model_references_and_predictions(config: EvalConfig) -> tuple[list[Reference], PredictionSet, bool]:
+    """`--model` with `--dataset`: the rows' labels are the references, the model's answers the predictions.
+
+    Returns:
+        `(references, predictions, is_main_process)`; under several processes each recognises its shard and
+        every process gets all the records.
+    """
+    if config.predictions or config.references is not None:
+        raise ValueError(
+            "occ-hf eval takes either --model with --dataset (the rows' labels are the references) or --predictions "
+            "with --references, not both."
+        )
+    if config.dataset is None:
+        raise ValueError(
+            "occ-hf eval --model needs --dataset (occ-obman-cot with --data_dir, a parquet folder or a repo)."
+        )
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+
+    if config.num_samples < 1:
+        raise ValueError(f"--num_samples must be at least 1, got {config.num_samples}.")
+    model_config = AutoConfig.from_pretrained(config.model)
+    prompt_style = config.prompt_style or getattr(model_config, "prompt_style", None)
+    if config.prompt_style is not None:  # checked before the weights load, which can take minutes
+        model_config.prompts = prompt_tables_for(getattr(model_config, "prompts", None), prompt_style, config.model)
+    device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    state = _process_state(device)
+    if state is not None:  # one device per process: cuda:LOCAL_RANK, or the CPU
+        device = state.device
+    model = AutoModelForImageTextToText.from_pretrained(config.model, config=model_config, dtype=config.dtype)
+    model = model.to(device).eval()
+    processor = AutoProcessor.from_pretrained(config.model)
+    if not hasattr(model, "recognize"):
+        raise ValueError(
+            f"{config.model}: a {type(model).__name__} has no three-stage recognize(); evaluate an OccInternVL "
+            "checkpoint (occ-hf convert-checkpoint converts InternVL ones)."
+        )
+    sampled = config.num_samples > 1
+    generation_kwargs = {"do_sample": True, "temperature": config.temperature} if sampled else None
+    recognize = model_recognizer(model, processor, prompt_style=prompt_style, generation_kwargs=generation_kwargs)
+    # The main process builds the dataset's cache first, the others then read it instead of building it again.
+    with state.main_process_first() if state is not None else contextlib.nullcontext():
+        rows = load_test_rows(
+            config.dataset,
+            config_name=config.dataset_config,
+            split=config.split,
+            data_dir=config.data_dir,
+            views_dir=config.views_dir,
+            max_samples=config.max_samples,
+        )
+    asked_on = ""
+    if config.view_only:
+        rows, asked_on = views_as_images(rows)
+    references = references_from_rows(rows)
+    items = items_from_rows(rows)
+    source = (
+        f"{config.model} on {config.dataset} ({config.dataset_config}/{config.split}, {len(references)} images"
+        f"{asked_on}), prompt style {prompt_style}"
+    )
+    shard = items
+    if state is not None:
+        shard = shard_items(items, config.batch_size, state.num_processes, state.process_index)
+    if sampled:
+        # Every process seeds the same: its shard's sampled answers differ from a single process's (the random
+        # stream runs over other batches), as any two sampled runs do.
+        torch.manual_seed(config.sampling_seed)
+        predictions = predict_sampled(recognize, shard, k=config.num_samples, batch_size=config.batch_size)
+        source += f", majority vote of {config.num_samples} runs sampled at temperature {config.temperature}"
+    else:
+        predictions = predict(recognize, shard, batch_size=config.batch_size)
+    if state is not None:
+        predictions = gather_predictions(predictions, [item.sample_id for item in items])
+    return references, replace(predictions, source=source), state is None or state.is_main_process
+
+
+def run_eval(config: EvalConfig) -> tuple[dict, dict[str, Path]]:
+    """Reads the predictions and references of `config` (or runs `config.model` over `config.dataset`), scores them
+    and writes the report; returns both.
+
+    Returns:
+        `(report, paths)`: the dict of [`score_predictions`] and the written files by name (`predictions` too with a
+        greedy `model` run). Under several processes every process returns the report, and only the main process
+        writes: the others return empty `paths`.
+    """
+    check_scoring_options(config.on_extra_prediction, config.denominator)  # before loading anything
+    if config.model is not None:
+        references, predictions, writes = _model_references_and_predictions(config)
+    else:
+        references, predictions = _references_and_predictions(config)
+        writes = True
     report = score_predictions(
         references,
         predictions,
@@ -213,4 +328,11 @@ def run_eval(config: EvalConfig) -> tuple[dict, dict[str, Path]]:
         on_extra_prediction=config.on_extra_prediction,
         denominator=config.denominator,
     )
-    return report, write_report(report, config.output_dir)
+    if not writes:
+        return report, {}
+    paths = write_report(report, config.output_dir)
+    if config.model is not None and config.num_samples == 1:
+        # A voted final answer need not follow from the voted stage answers, so only greedy runs are written in the
+        # seed's per-stage format (which re-scores to the same numbers).
+        paths["predictions"] = save_seed_predictions(predictions, Path(config.output_dir) / "predictions.json")
+    return report, paths

@@ -82,11 +82,15 @@ def obman_sample_id(raw_id: object, where: str | os.PathLike | None = None) -> s
 
 
 def _class_in_row(row: dict) -> str | None:
-    """The class named by a seed row's answer ("The object is bottle."), or `None`."""
+    """The class a seed row's answer names (an answer that is exactly "The object is bottle."), or `None`."""
+    # Imported here: the prompt tables' package (cot) imports this one, and they pull in transformers.
+    from ..cot.prompts import PROMPT_STYLES
+    from ..models.occ_internvl.prompts_occ_internvl import parse_class_answer
+
     answers = [turn.get("value", "") for turn in row.get("conversations", []) if turn.get("from") == "gpt"]
     answers += [row.get("chosen", "")]
     for answer in answers:
-        for class_name in OCC_CLASSES:
-            if f"object is {class_name}." in answer:
-                return class_name
+        class_name = parse_class_answer(answer, PROMPT_STYLES["code"].answer_template, OCC_CLASSES)
+        if class_name is not None:
+            return class_name
     return None

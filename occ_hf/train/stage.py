@@ -40,8 +40,9 @@ class ResumeCheckMixin:
     another model class; a LoRA run's folder given to a full run) resumes with part of the model at its starting
     weights and only a logged warning: the run then continues from the wrong weights (transformers issue #43701).
     OccInternVL saves its live key names (see its `save_pretrained`), and this check makes any other case an error
-    that names the checkpoint and the keys. PEFT adapters, FSDP and DeepSpeed checkpoints load through their own
-    paths, which this leaves alone.
+    that names the checkpoint and the keys. PEFT adapters, DeepSpeed and sharded FSDP states load through their own
+    paths, which this leaves alone; an FSDP2 checkpoint with a full state dict (`recipes/accelerate_configs/fsdp.yaml`)
+    also holds `model.safetensors`, checked against the sharded model, whose names FSDP2 keeps.
     """
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None):
@@ -192,14 +193,21 @@ def dataset_split(dataset, name: str):
 def final_save_dtype(trainer, training_args):
     """
     The dtype the final model is saved in: `torch.bfloat16` with `bf16` (`torch.float16` with `fp16`) when the
-    trained weights are fp32; `None` (as they are) otherwise, and under FSDP or DeepSpeed, which gather the sharded
-    weights themselves when saving.
+    trained weights are fp32; `None` (as they are) otherwise.
+
+    Under FSDP2 too: its sharded parameters take a dtype change (`FSDPModule._apply` re-shards them), and the full
+    state dict that `Trainer.save_model` gathers from them (`fsdp_state_dict_type: FULL_STATE_DICT`) is then a bf16
+    checkpoint (tests/train/test_multiprocess.py). `None` under FSDP1 (flat parameters, not what `fsdp.yaml` runs;
+    untried) and under DeepSpeed, whose bf16 engine holds the module's weights in bf16 already (ZeRO-3 gathers them
+    as 16-bit with `zero3_save_16bit_model`).
     """
     import torch
     from accelerate.utils import DistributedType
 
     dtype = torch.bfloat16 if training_args.bf16 else torch.float16 if training_args.fp16 else None
-    if dtype is None or trainer.accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+    distributed_type = trainer.accelerator.distributed_type
+    fsdp1 = distributed_type == DistributedType.FSDP and not trainer.accelerator.is_fsdp2
+    if dtype is None or fsdp1 or distributed_type == DistributedType.DEEPSPEED:
         return None
     floating = {p.dtype for p in trainer.model.parameters() if p.is_floating_point()}
     return dtype if floating == {torch.float32} else None

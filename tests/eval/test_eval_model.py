@@ -9,7 +9,7 @@ import torch
 
 from occ_hf.cli import main, run
 from occ_hf.eval import EvalConfig, run_eval
-from occ_hf.eval.model_eval import load_test_rows, model_recognizer
+from occ_hf.eval.inference import load_test_rows, model_recognizer
 from occ_hf.obman import ObManSplit, generate_obman_split
 
 
@@ -346,3 +346,48 @@ def test_recognize_samples_when_asked(tiny_dir, split_with_views):
     ]
     # The untrained model's next-token distribution is nearly flat: hot sampling leaves the greedy path.
     assert sampled != greedy
+
+
+@pytest.mark.slow
+def test_two_processes_score_each_image_once_and_write_the_report_of_one(
+    tmp_path, constant_model_dir, split_with_views
+):
+    """`torchrun --nproc_per_node 2 -m occ_hf.cli eval --model ...` on the CPU (gloo): 8 rows in batches of 3 are
+    split 3 / 5 between the two processes, and the main process writes what a single process writes."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import occ_hf
+
+    root, views, labels, _ = split_with_views
+    argv = ["eval", "--model", str(constant_model_dir), "--dataset", "occ-obman-cot", "--data_dir", str(root)]
+    argv += ["--views_dir", str(views), "--batch_size", "3"]
+    main([*argv, "--output_dir", str(tmp_path / "one")])
+
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(occ_hf.__file__).parents[1]),  # this checkout's occ_hf, in both processes
+        "HF_DATASETS_CACHE": str(tmp_path / "hf_datasets_cache"),
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+    }
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    completed = subprocess.run(
+        [*launch, "-m", "occ_hf.cli", *argv, "--output_dir", str(tmp_path / "two")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    # printed by the main process only
+    assert completed.stdout.count("# OCC-MLLM-CoT evaluation") == 1, completed.stdout[-3000:]
+    written = sorted(path.name for path in (tmp_path / "one").iterdir())
+    assert sorted(path.name for path in (tmp_path / "two").iterdir()) == written
+    for name in written:  # report.json, report.md, predictions.json and the plots
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
+    pairs = json.loads((tmp_path / "two" / "predictions.json").read_text(), object_pairs_hook=list)
+    assert [sample_id for sample_id, _ in pairs] == list(labels)  # each image once, in the rows' order
+    assert json.loads((tmp_path / "two" / "report.json").read_text())["num_images"] == NUM_SAMPLES

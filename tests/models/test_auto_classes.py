@@ -134,3 +134,40 @@ def test_trust_remote_code_without_the_plugin(tiny_dir, tmp_path, images_and_vie
     ]
     assert all(module.startswith("transformers_modules.") for module in report["modules"])
     assert report["equal"] and report["stages"] == 1
+
+
+def test_a_fully_sharded_model_saves_occ_internvls_code(tiny_dir, tmp_path):
+    """FSDP2's `fully_shard` swaps the model's class for a subclass that torch defines (FSDPOccInternVL...): the save
+    still writes OccInternVL's code and auto_map, where transformers would copy torch's `_fsdp_*.py`."""
+    import torch.distributed as dist
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_dir)
+    expected = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    saved = tmp_path / "saved"
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    try:
+        fully_shard(model, mesh=init_device_mesh("cpu", (1,)))
+        sharded_class = type(model)
+        assert sharded_class.__name__ == "FSDPOccInternVLForConditionalGeneration"
+        # What accelerate gathers for Trainer.save_model under FSDP2 (FULL_STATE_DICT).
+        state_dict = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        model.save_pretrained(saved, state_dict=state_dict)
+        assert type(model) is sharded_class  # FSDP2's class is back once saved
+    finally:
+        dist.destroy_process_group()
+    config = json.loads((saved / "config.json").read_text())
+    assert config["architectures"] == ["OccInternVLForConditionalGeneration"]
+    assert set(config["auto_map"].values()) == {
+        "configuration_occ_internvl.OccInternVLConfig",
+        "modeling_occ_internvl.OccInternVLForConditionalGeneration",
+    }
+    for name in ("configuration", "modeling", "generation", "prompts"):
+        assert (saved / f"{name}_occ_internvl.py").is_file()
+    assert not list(saved.glob("_fsdp*.py"))
+    reloaded = AutoModelForImageTextToText.from_pretrained(saved)
+    assert type(reloaded) is OccInternVLForConditionalGeneration
+    for name, tensor in reloaded.state_dict().items():
+        assert torch.equal(tensor, expected[name]), name

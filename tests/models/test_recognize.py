@@ -145,3 +145,38 @@ def test_bad_batch_size_images_and_views_are_named(trained, images_and_views):
     with pytest.raises(ValueError, match="2 images but 3 views"):
         model.recognize(images[:2], views=views[:3], processor=processor)
     assert len(model.recognize(images[:2], processor=processor, batch_size=1)) == 2
+
+
+@pytest.mark.parametrize("max_patches", [1, 4])
+def test_chat_inputs_equal_the_processors(trained_tiny, images_and_views, max_patches):
+    """The chat processes each image once and tokenizes text alone; its prefill must be what the processor builds."""
+    from PIL import Image
+
+    from occ_hf.models.occ_internvl.generation_occ_internvl import BatchedChat
+
+    model = AutoModelForImageTextToText.from_pretrained(trained_tiny)
+    processor = AutoProcessor.from_pretrained(trained_tiny)
+    # Dynamic tiles, as a converted InternVL2 checkpoint has: a wide image becomes several tiles plus a thumbnail.
+    processor.image_processor.crop_to_patches = max_patches > 1
+    processor.image_processor.max_patches = max_patches
+    images, views = images_and_views
+    images = [images[0], images[1].resize((448, 224), Image.BILINEAR), images[2]]
+    question = model.config.prompts["code"]["describe"][0]
+    chat = BatchedChat(model, processor, max_new_tokens=4)
+    seen = {}
+    original_generate = model.generate
+
+    def recording_generate(**kwargs):
+        seen.setdefault("first", kwargs)
+        return original_generate(**kwargs)
+
+    model.generate = recording_generate
+    chat.ask([question] * 3, [[image] for image in images])
+    model.generate = original_generate
+
+    texts = [processor.apply_chat_template(m[:1], add_generation_prompt=True, tokenize=False) for m in chat.messages]
+    expected = processor(text=texts, images=images, padding=True, padding_side="left", return_tensors="pt")
+    assert torch.equal(seen["first"]["input_ids"], expected["input_ids"])
+    assert torch.equal(seen["first"]["attention_mask"], expected["attention_mask"])
+    assert torch.equal(seen["first"]["pixel_values"], expected["pixel_values"].to(model.dtype))
+    assert (expected["pixel_values"].shape[0] > 3) == (max_patches > 1)

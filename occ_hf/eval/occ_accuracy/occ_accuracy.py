@@ -18,8 +18,8 @@ The module only adapts `evaluate`'s row-by-row inputs to `occ_hf.eval.metrics`; 
 import datasets
 import evaluate
 
-from occ_hf.eval.metrics import SEED_ANSWER_TEMPLATE, score_predictions
-from occ_hf.eval.records import DECISION, STAGES, ImagePrediction, PredictionSet, Reference
+from occ_hf.eval.metrics import score_predictions
+from occ_hf.eval.records import DECISION, SEED_ANSWER_TEMPLATE, STAGES, ImagePrediction, PredictionSet, Reference
 from occ_hf.obman.ids import obman_sample_id
 from occ_hf.version import CITATION
 

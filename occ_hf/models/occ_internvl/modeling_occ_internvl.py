@@ -77,6 +77,39 @@ def _image_list(images, name: str, allow_none: bool = False) -> list:
     return images
 
 
+def _encode_repeated_images_once(module, args: tuple, kwargs: dict):
+    """
+    Forward pre-hook of the inner `InternVLModel`: when the second half of `pixel_values` repeats the first, the
+    vision tower and projector run on the first half only and the features are used for both halves.
+
+    Preference training batches are laid out so: TRL's preference collator puts the chosen sequences first and the
+    rejected ones after, each on the same images, so a forward of a batch of pairs would encode every image twice
+    (and the reference model twice more). The result is the same function: the features of an image do not depend on
+    the batch, and the gradient of the shared features is the sum of both halves', as it would be computed twice.
+    Anything else (distinct images, features given as `mm_encoder_outputs`, as `generate` passes them) is left alone.
+    """
+    pixel_values = kwargs.get("pixel_values")
+    if pixel_values is None or kwargs.get("mm_encoder_outputs") is not None:
+        return None
+    half = pixel_values.shape[0] // 2
+    if half == 0 or pixel_values.shape[0] % 2 or not torch.equal(pixel_values[:half], pixel_values[half:]):
+        return None
+    image = module.get_image_features(
+        pixel_values=pixel_values[:half],
+        vision_feature_layer=kwargs.get("vision_feature_layer"),
+        vision_feature_select_strategy=kwargs.get("vision_feature_select_strategy"),
+        return_dict=True,
+    )
+    image.pooler_output = torch.cat([image.pooler_output, image.pooler_output])
+    return args, {**kwargs, "pixel_values": None, "mm_encoder_outputs": {"image": image}}
+
+
+def _unsharded_class(model_class: type) -> type:
+    """`model_class` without the wrapper classes that torch's FSDP2 (`fully_shard`) puts in front of it: the first
+    class of its MRO that torch.distributed did not define (the class itself when the model is not sharded)."""
+    return next(c for c in model_class.__mro__ if not c.__module__.startswith("torch.distributed."))
+
+
 class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
     r"""
     transformers' [`InternVLForConditionalGeneration`] with OCC-MLLM-CoT's recognition ([`recognize`]). The network,
@@ -94,6 +127,9 @@ class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
     def __init__(self, config: OccInternVLConfig):
         super().__init__(config)
         self._apply_freeze_vision()
+        # A hook on the inner model rather than an override of `forward`: TRL's fused LM head calls `self.model`
+        # directly, and that is the path preference training takes.
+        self.model.register_forward_pre_hook(_encode_repeated_images_once, with_kwargs=True)
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
@@ -117,16 +153,27 @@ class OccInternVLForConditionalGeneration(InternVLForConditionalGeneration):
         into the live model with a non-strict `load_state_dict`, so a renamed checkpoint resumed with the language
         model left at its starting weights and a warning only (transformers issue #43701).
         """
+        model_class = _unsharded_class(type(self))
         # Set on every save (not once at import): a class loaded as remote code is re-registered by the Auto class
         # that loaded it, which would otherwise leave the others out of the saved auto_map.
-        type(self).register_for_auto_class("AutoModelForImageTextToText")
+        model_class.register_for_auto_class("AutoModelForImageTextToText")
         type(self.config).register_for_auto_class("AutoConfig")
-        module_name = type(self).__module__.rsplit(".", 1)[-1]
+        module_name = model_class.__module__.rsplit(".", 1)[-1]
         self.config.auto_map = {
             **(getattr(self.config, "auto_map", None) or {}),
-            "AutoModel": f"{module_name}.{type(self).__name__}",
+            "AutoModel": f"{module_name}.{model_class.__name__}",
         }
-        return super().save_pretrained(save_directory, *args, save_original_format=save_original_format, **kwargs)
+        if model_class is type(self):
+            return super().save_pretrained(save_directory, *args, save_original_format=save_original_format, **kwargs)
+        # Under FSDP2, `fully_shard` gives the instance a subclass that torch defines (FSDPOccInternVL...), and
+        # transformers copies the file of the instance's class as the checkpoint's code: torch's `_fsdp_*.py`, named
+        # in auto_map, instead of this file. The save runs as the model's own class; FSDP2's hooks are the
+        # instance's, not the class's, and the weights come from the state dict accelerate gathered.
+        wrapper_class, self.__class__ = self.__class__, model_class
+        try:
+            return super().save_pretrained(save_directory, *args, save_original_format=save_original_format, **kwargs)
+        finally:
+            self.__class__ = wrapper_class
 
     @torch.no_grad()
     def recognize(

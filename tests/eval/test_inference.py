@@ -3,7 +3,16 @@ from dataclasses import dataclass
 
 import pytest
 
-from occ_hf.eval import EvalItem, RecognizerOutputError, Reference, predict, predict_sampled, score_predictions
+from occ_hf.eval import (
+    EvalItem,
+    ImagePrediction,
+    RecognizerOutputError,
+    Reference,
+    predict,
+    predict_sampled,
+    score_predictions,
+)
+from occ_hf.eval.inference import merge_shards, shard_items
 
 
 @dataclass
@@ -102,3 +111,51 @@ def test_predict_sampled_votes_over_k_runs():
     assert predictions.source == "majority vote of 3 sampled runs"
     with pytest.raises(ValueError, match="k >= 1"):
         predict_sampled(recognize, [], k=0)
+
+
+class NameRecognizer:
+    """Answers every image with its own name, and records the batches it was called with, by image name."""
+
+    def __init__(self):
+        self.batches = []
+
+    def __call__(self, images, views):
+        self.batches.append(list(images))
+        return [Answer(f"The object is {image}.", "Yes.", None) for image in images]
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 4])
+@pytest.mark.parametrize("num_items", [0, 1, 2, 5, 8, 13])
+def test_shards_recognise_each_image_once_in_the_batches_of_one_process(num_items, batch_size):
+    items = [EvalItem(f"{i:08d}", f"image{i}") for i in range(num_items)]
+    sample_ids = [item.sample_id for item in items]
+    alone = NameRecognizer()
+    single = list(predict(alone, items, batch_size).records.values())
+    for num_processes in range(1, 5):
+        shards = [shard_items(items, batch_size, num_processes, index) for index in range(num_processes)]
+        # Whole batches, shares within one batch of each other, nothing repeated or padded.
+        assert [item for shard in shards for item in shard] == items
+        sizes = [-(-len(shard) // batch_size) for shard in shards]
+        assert max(sizes) - min(sizes) <= 1
+        assert all(len(shard) % batch_size == 0 for shard in shards[:-1] if shard)
+        recognizers = [NameRecognizer() for _ in shards]
+        records = [
+            list(predict(recognizer, shard, batch_size).records.values())
+            for recognizer, shard in zip(recognizers, shards, strict=True)
+        ]
+        assert merge_shards(records, sample_ids) == single
+        # Each recognize() call is one the single process makes: the same images, so the same padding.
+        assert [batch for recognizer in recognizers for batch in recognizer.batches] == alone.batches
+
+
+def test_merge_shards_refuses_a_missing_repeated_or_misplaced_image():
+    records = [ImagePrediction.from_stages(i, "The object is jar.", "Yes.") for i in range(1, 5)]
+    sample_ids = [record.sample_id for record in records]
+    with pytest.raises(ValueError, match="returned 3 records for 4 images, nothing at position 3 where 00000004"):
+        merge_shards([records[:2], records[2:3]], sample_ids)
+    with pytest.raises(ValueError, match="returned 5 records for 4 images, 00000002 at position 2 where 00000003"):
+        merge_shards([records[:2], records[1:]], sample_ids)
+    with pytest.raises(ValueError, match="00000003 at position 0 where 00000001 belongs"):
+        merge_shards([records[2:], records[:2]], sample_ids)
+    with pytest.raises(ValueError, match=r"process_index must be in \[0, 2\), got 2"):
+        shard_items([], 4, num_processes=2, process_index=2)
