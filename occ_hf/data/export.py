@@ -1,12 +1,18 @@
 """Publishing `occ-obman-cot`: parquet shards with embedded images and a dataset card, on disk or on the Hub.
 
-The folder written here is a complete Hub dataset repository: `<config>/<split>-NNNNN-of-NNNNN.parquet` plus a
-`README.md` whose YAML lists every config (`configs:`) and its features (`dataset_info:`), so plain
+The folder written here is a complete Hub dataset repository: `<config>/<split>-<digest>-NNNNN-of-NNNNN.parquet`
+plus a `README.md` whose YAML lists every config (`configs:`) and its features (`dataset_info:`), so plain
 `load_dataset(folder_or_repo, config)` loads it in a process that never imports `occ_hf`. Pushing uploads that
 same folder, so what is tested on disk is what lands on the Hub.
 
-Writing into a folder that is not empty is refused unless `overwrite=True` (`--overwrite`): a shard left by an
-earlier build would match the card's `<config>/<split>-*.parquet` glob and mix its rows into the new ones. With
+`<digest>` is the first 12 hex digits of the SHA-256 of the split's shards, and the card's pattern for the split
+names it (`<config>/<split>-<digest>-*.parquet`). That is what keeps `datasets`' cache honest: it keys a local
+folder's cache by the folder's name, the card's `dataset_info` and those patterns, not by the files' paths, contents
+or times, so without the digest a rebuild in place with the same row counts (new clarity labels, say), or another
+folder of the same name, would be read back from the first build's cache.
+
+Writing into a folder that is not empty is refused unless `overwrite=True` (`--overwrite`): shards left by an
+earlier build would sit beside the new ones, and a reader globbing `<config>/<split>-*.parquet` would mix them. With
 `overwrite`, the new build is written into a temporary folder beside `out_dir` first ([`occ_hf.staging`]); only
 once it is complete are the files of the previous build (`README.md` and the `*.parquet` shards of its config
 folders) removed and the new ones moved in. Anything else in the folder (a `.git` of a cloned Hub repository, say)
@@ -20,6 +26,7 @@ push_folder("out/occ-obman-cot", "org/occ-obman-cot")
 ```
 """
 
+import hashlib
 import math
 import os
 from pathlib import Path
@@ -117,12 +124,20 @@ def _write_build(
         data_files = []
         for split, dataset in dataset_dict.items():
             num_shards = max(1, math.ceil((dataset.data.nbytes or 1) / _MAX_SHARD_BYTES))
+            (out_dir / config_name).mkdir(parents=True, exist_ok=True)
+            digest, written = hashlib.sha256(), []
             for index in range(num_shards):
                 shard = dataset.shard(num_shards, index, contiguous=True)
-                path = out_dir / config_name / f"{split}-{index:05d}-of-{num_shards:05d}.parquet"
-                path.parent.mkdir(parents=True, exist_ok=True)
+                path = out_dir / config_name / f"{split}-{index:05d}-of-{num_shards:05d}.parquet.tmp"
                 shard.to_parquet(path)
-            data_files.append({"split": split, "path": f"{config_name}/{split}-*.parquet"})
+                digest.update(path.read_bytes())
+                written.append(path)
+            tag = digest.hexdigest()[:12]
+            for path in written:
+                path.rename(
+                    path.with_name(f"{split}-{tag}-{path.name.removeprefix(f'{split}-').removesuffix('.tmp')}")
+                )
+            data_files.append({"split": split, "path": f"{config_name}/{split}-{tag}-*.parquet"})
         configs_yaml.append({"config_name": config_name, "data_files": data_files})
         first = next(iter(dataset_dict.values()))
         info = first.info.copy()

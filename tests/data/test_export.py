@@ -1,5 +1,6 @@
 import filecmp
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,11 @@ from occ_hf.data.export import export_dataset
 from occ_hf.obman import generate_obman_split, read_id_list
 
 from ..testing_utils import seed_file
+
+
+def _undigested(name: str) -> str:
+    """A shard's name without the content digest the export puts in it (`train-<12 hex>-00000-of-00001.parquet`)."""
+    return re.sub(r"^(\w+)-[0-9a-f]{12}-", r"\1-", name)
 
 
 def test_exported_parquet_loads_without_occ_hf(obman_root, views_dir, tmp_path):
@@ -62,7 +68,7 @@ def test_build_dataset_cli(obman_root, tmp_path, capsys):
         ]
     )
     assert f"Wrote {out}" in capsys.readouterr().out
-    assert sorted(p.name for p in (out / "description").iterdir()) == [
+    assert sorted(_undigested(p.name) for p in (out / "description").iterdir()) == [
         "test-00000-of-00001.parquet",
         "train-00000-of-00001.parquet",
     ]
@@ -116,9 +122,9 @@ def test_build_dataset_pushes_to_the_hub(obman_root, tmp_path, hub_server, capsy
     )
     assert "occ/occ-obman-cot" in capsys.readouterr().out
     pushed = hub_server.files("dataset", "occ/occ-obman-cot")
-    assert {"README.md", "reflection/train-00000-of-00001.parquet", "preference/test-00000-of-00001.parquet"} <= set(
-        pushed
-    )
+    assert {"README.md", "reflection/train-00000-of-00001.parquet", "preference/test-00000-of-00001.parquet"} <= {
+        "/".join(map(_undigested, name.split("/"))) for name in pushed
+    }
     card = DatasetCard.load("occ/occ-obman-cot", repo_type="dataset")
     assert [c["config_name"] for c in card.data.configs] == ["reflection", "preference"]
     rows = load_dataset("occ/occ-obman-cot", "reflection", split="test")
@@ -136,7 +142,7 @@ def test_build_dataset_refuses_a_non_empty_out_and_overwrite_leaves_no_stale_sha
     _build(obman_root, out, cache, "--config", "description,cot", "--max_samples", "4")
     # A shard an earlier build left (another shard count), which the card's glob would match.
     stale = out / "description" / "test-00001-of-00002.parquet"
-    stale.write_bytes((out / "description" / "test-00000-of-00001.parquet").read_bytes())
+    stale.write_bytes(next((out / "description").glob("test-*-00000-of-00001.parquet")).read_bytes())
     (out / ".git").mkdir()  # a cloned Hub repository: not occ-hf's to remove
     card = (out / "README.md").read_text()
     with pytest.raises(FileExistsError, match=r"built: not empty .*--overwrite"):
@@ -144,7 +150,7 @@ def test_build_dataset_refuses_a_non_empty_out_and_overwrite_leaves_no_stale_sha
     assert stale.exists() and (out / "README.md").read_text() == card  # refused before anything was written
 
     _build(obman_root, out, cache, "--config", "description", "--overwrite")
-    assert sorted(p.name for p in (out / "description").iterdir()) == [
+    assert sorted(_undigested(p.name) for p in (out / "description").iterdir()) == [
         "test-00000-of-00001.parquet",
         "train-00000-of-00001.parquet",
     ]
@@ -173,4 +179,19 @@ def test_push_deletes_shards_of_an_earlier_build(obman_root, tmp_path, hub_serve
         obman_root, out, tmp_path / "cache", "--config", "description", "--overwrite", "--push-to-hub", "occ/rebuilt"
     )
     pushed = hub_server.files("dataset", "occ/rebuilt")
-    assert stale not in pushed and "description/train-00000-of-00001.parquet" in pushed
+    assert stale not in pushed
+    assert "description/train-00000-of-00001.parquet" in {"/".join(map(_undigested, n.split("/"))) for n in pushed}
+
+
+def test_a_rebuild_in_place_is_read_back_not_the_cache_of_the_first_build(obman_root, tmp_path):
+    # datasets keys a local folder's cache by its name, its card's dataset_info and data_files patterns. The two
+    # builds differ only in their `clear` flags (another clarity threshold): same rows, features and sizes, so only
+    # the content digest in the patterns tells them apart.
+    out, cache, load_cache = tmp_path / "built", tmp_path / "cache", str(tmp_path / "load")
+    _build(obman_root, out, cache, "--config", "description", "--max_samples", "4", "--occlusion_threshold", "0.01")
+    first = load_dataset(str(out), "description", split="test", cache_dir=load_cache)
+    args = ("--config", "description", "--max_samples", "4", "--occlusion_threshold", "0.99", "--overwrite")
+    _build(obman_root, out, cache, *args)
+    again = load_dataset(str(out), "description", split="test", cache_dir=load_cache)
+    assert again["messages"] == first["messages"] and not any(first["clear"])
+    assert all(again["clear"]), "the second build's rows were read from the first build's cache"
