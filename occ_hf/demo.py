@@ -432,11 +432,20 @@ def _write_report(summary: dict, output_dir: Path) -> None:
     figure, (axes, shares) = plt.subplots(2, 1, figsize=(6.5, 6), sharex=True, height_ratios=[3, 1.3])
     for name in _METRICS:
         axes.plot(names, [stages[stage][name] for stage in names], marker="o", label=name.capitalize())
-    for key, color, label in (
-        ("view_only", "tab:green", "view only (Q1 on the view)"),
-        ("best_constant", "tab:orange", "best constant clarity answer"),
-    ):
-        axes.plot(names, [stages[s][key] for s in names], color=color, linestyle=":", label=label)
+    axes.plot(
+        names,
+        [stages[s]["view_only"] for s in names],
+        color="tab:green",
+        linestyle=":",
+        label="view only (Q1 on the view)",
+    )
+    axes.plot(
+        names,
+        [stages[s]["best_constant"] for s in names],
+        color="tab:orange",
+        linestyle=":",
+        label="best constant clarity answer",
+    )
     axes.axhline(CHANCE, color="grey", linestyle="--", label="chance (1/8)")
     axes.set_ylim(0, 1)
     axes.set_ylabel("accuracy, held-out test split")

@@ -125,16 +125,18 @@ def _write_build(
         for split, dataset in dataset_dict.items():
             num_shards = max(1, math.ceil((dataset.data.nbytes or 1) / _MAX_SHARD_BYTES))
             (out_dir / config_name).mkdir(parents=True, exist_ok=True)
-            # The name holds the digest of every shard of the split, so each is written under a temporary name first.
             digest, written = hashlib.sha256(), []
             for index in range(num_shards):
-                path = out_dir / config_name / f"{split}-{index:05d}.parquet.tmp"
-                dataset.shard(num_shards, index, contiguous=True).to_parquet(path)
+                shard = dataset.shard(num_shards, index, contiguous=True)
+                path = out_dir / config_name / f"{split}-{index:05d}-of-{num_shards:05d}.parquet.tmp"
+                shard.to_parquet(path)
                 digest.update(path.read_bytes())
                 written.append(path)
             tag = digest.hexdigest()[:12]
-            for index, path in enumerate(written):
-                path.rename(out_dir / config_name / f"{split}-{tag}-{index:05d}-of-{num_shards:05d}.parquet")
+            for path in written:
+                path.rename(
+                    path.with_name(f"{split}-{tag}-{path.name.removeprefix(f'{split}-').removesuffix('.tmp')}")
+                )
             data_files.append({"split": split, "path": f"{config_name}/{split}-{tag}-*.parquet"})
         configs_yaml.append({"config_name": config_name, "data_files": data_files})
         first = next(iter(dataset_dict.values()))
